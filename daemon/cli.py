@@ -1,0 +1,197 @@
+"""The ``voice-daemon`` command line.
+
+Exit codes: 0 success; 1 the work failed (rejected reference, unknown voice, model missing,
+synthesis or device error); 2 usage errors (bad arguments, bad configuration, unsupported
+language, bad text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError, RequestError, VoiceDaemonError
+
+log = logging.getLogger("voice-daemon")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+Command = Callable[[argparse.Namespace], int]
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Plain lines on stderr; no timestamps under systemd, whose journal adds its own."""
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if not os.environ.get("JOURNAL_STREAM"):
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    for noisy in ("TTS", "trainer", "numba", "matplotlib", "urllib3", "httpx", "fsspec"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported lazily for speed
+    from .settings import load_settings
+
+    settings = load_settings(args.config)
+    setup_logging(args.log_level or settings.log.level)
+    return settings
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validation import validate_file
+
+    verdicts = [validate_file(Path(name))[0] for name in args.files]
+    if args.json:
+        print(json.dumps([verdict.to_dict() for verdict in verdicts], indent=2))
+    else:
+        for verdict in verdicts:
+            figures = ", ".join(f"{key}={value}" for key, value in verdict.measures.items())
+            print(f"{verdict.status.upper():9} {verdict.path}" + (f"  [{figures}]" if figures else ""))
+            for reason in verdict.problems + verdict.warnings:
+                print(f"          - {reason}")
+    return EXIT_OK if all(verdict.ok for verdict in verdicts) else EXIT_FAILED
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    from .api import VoiceCloning
+    from .engine import SAMPLE_RATE
+    from .text import normalize_language
+
+    settings = _settings(args)
+    language = normalize_language(args.language or settings.synthesis.language)
+    cloning = VoiceCloning(settings)
+    latents = _say_latents(cloning, args.voice or settings.synthesis.voice)
+    play, out = args.play, args.out
+    if not play and out is None:
+        play = settings.output.mode in ("play", "both")
+        if settings.output.mode in ("file", "both"):
+            out = settings.paths.output / f"say-{time.strftime('%Y%m%d-%H%M%S')}.wav"
+    speech = _say_render(cloning, args.text, latents, language, play, settings.output.device)
+    if out is not None:
+        from .audio import write_wav_atomic
+
+        write_wav_atomic(Path(out), speech, SAMPLE_RATE)
+        print(out)
+    return EXIT_OK
+
+
+def _say_latents(cloning, voice: str):  # noqa: ANN001, ANN202
+    """``--voice`` is a file when it looks like one, else a voice name in ``paths.voices``."""
+    from .voices import VOICE_NAME, VoiceRegistry
+
+    if not VOICE_NAME.match(voice) or Path(voice).is_file():
+        return cloning.latents_for(Path(voice))
+    registry = VoiceRegistry(cloning.settings.paths.voices, cloning.cache)
+    registry.refresh(voice)
+    return registry.latents(registry.get(voice), cloning.engine)
+
+
+def _say_render(cloning, text: str, latents, language: str, play: bool, device):  # noqa: ANN001, ANN202
+    import numpy as np
+
+    chunks: list = []
+    stream = cloning.stream(text, latents, language)
+    if play:
+        from .sinks import Player
+
+        player = Player(device)
+        result = player.play(_keeping(stream, chunks))
+        player.close()
+        if result.error is not None:
+            raise result.error
+    else:
+        chunks.extend(stream)
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def _keeping(stream, kept: list):  # noqa: ANN001, ANN202
+    """Pass chunks through while keeping a copy of each."""
+    for chunk in stream:
+        kept.append(chunk)
+        yield chunk
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    from .latents import LatentsCache
+    from .voices import VoiceRegistry
+
+    settings = _settings(args)
+    registry = VoiceRegistry(settings.paths.voices, LatentsCache(settings.paths.cache / "latents"))
+    registry.scan()
+    voices = registry.all()
+    if args.json:
+        print(json.dumps([voice.to_dict() for voice in voices], indent=2))
+    for voice in [] if args.json else voices:
+        print(f"{voice.name:24} {voice.status:9} {', '.join(path.name for path in voice.files)}")
+        for reason in voice.problems + voice.warnings:
+            print(f"{'':24} - {reason}")
+    if not voices and not args.json:
+        print(f"no voices in {settings.paths.voices}")
+    return EXIT_OK
+
+
+def cmd_dev_model(args: argparse.Namespace) -> int:
+    from .devmodel import build_checkpoint
+
+    setup_logging(args.log_level or "INFO")
+    build_checkpoint(Path(args.directory), args.size, max_audio_tokens=args.max_audio_tokens)
+    print(args.directory)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voice-daemon", description="Local voice-cloning speech service (XTTS v2)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check reference recordings")
+    validate.add_argument("--json", action="store_true", help="machine-readable output")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(func=cmd_validate)
+
+    say = commands.add_parser("say", help="speak one text (one-shot)")
+    say.add_argument("text")
+    say.add_argument("--voice", help="voice name in paths.voices, or a reference audio file")
+    say.add_argument("--language", help="language code, e.g. en, de, zh-cn")
+    say.add_argument("--out", type=Path, help="write a WAV file")
+    say.add_argument("--play", action="store_true", help="play on the audio device")
+    say.set_defaults(func=cmd_say)
+
+    voices = commands.add_parser("voices", help="list voices and their status")
+    voices.add_argument("--json", action="store_true")
+    voices.set_defaults(func=cmd_voices)
+
+    dev = commands.add_parser("dev-model", help="build a random-weight XTTS v2 model (tests, benchmarks)")
+    dev.add_argument("directory")
+    dev.add_argument("--size", choices=["tiny", "full"], default="tiny")
+    dev.add_argument("--max-audio-tokens", type=int, default=605)
+    dev.set_defaults(func=cmd_dev_model)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        setup_logging(args.log_level or "WARNING")
+    try:
+        return args.func(args)
+    except (ConfigError, RequestError) as exc:
+        print(f"voice-daemon: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except VoiceDaemonError as exc:
+        print(f"voice-daemon: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

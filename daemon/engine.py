@@ -1,0 +1,226 @@
+"""The XTTS v2 engine: owns the model, turns reference audio into latents and text into audio.
+
+No file or device I/O happens here beyond reading the model directory.  The model is not safe
+to call from several threads at once: exactly one owner (the synthesis worker, or a one-shot
+command) may use an Engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .audio import Clip, resample
+from .errors import ModelUnavailable
+from .text import split_text
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24_000
+REQUIRED_FILES = ("config.json", "model.pth", "vocab.json")
+_CONDITIONING_RATE = 22_050
+
+
+class SamplingParams(BaseModel):
+    """XTTS generation settings; a voice's tuned settings override the configured ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.75, gt=0, le=2)
+    top_k: int = Field(50, ge=1)
+    top_p: float = Field(0.85, gt=0, le=1)
+    repetition_penalty: float = Field(5.0, ge=1)
+    length_penalty: float = 1.0
+    speed: float = Field(1.0, ge=0.25, le=4)
+    stream_chunk_size: int = Field(20, ge=1, le=200)
+
+
+@dataclass(frozen=True)
+class Latents:
+    """A voice's conditioning: GPT conditioning latents and the decoder's speaker embedding."""
+
+    gpt_cond_latent: torch.Tensor
+    speaker_embedding: torch.Tensor
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        return {"gpt_cond_latent": self.gpt_cond_latent, "speaker_embedding": self.speaker_embedding}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Latents:
+        return cls(tensors["gpt_cond_latent"], tensors["speaker_embedding"])
+
+
+def check_model_dir(model_dir: Path) -> None:
+    """Raise ModelUnavailable naming the missing files when ``model_dir`` is not a complete model."""
+    missing = [name for name in REQUIRED_FILES if not (model_dir / name).is_file()]
+    if missing:
+        raise ModelUnavailable(
+            f"XTTS v2 model files missing in {model_dir}: {', '.join(missing)}. Put config.json, model.pth "
+            f"and vocab.json (optionally speakers_xtts.pth) of XTTS v2 there, or set model.accept_license = "
+            f"true (or COQUI_TOS_AGREED=1) to download them."
+        )
+
+
+class Engine:
+    """A loaded XTTS v2 model.  Use :meth:`load`."""
+
+    def __init__(self, model: Any, model_dir: Path, fingerprint: str) -> None:
+        self._model = model
+        self.model_dir = model_dir
+        self.fingerprint = fingerprint
+        self.device = str(model.device)
+        config = model.config
+        self._cond = {
+            "max_ref_seconds": int(config.max_ref_len),
+            "gpt_cond_len": int(config.gpt_cond_len),
+            "gpt_cond_chunk_len": int(config.gpt_cond_chunk_len),
+        }
+
+    @classmethod
+    def load(cls, model_dir: Path, device: str = "auto", threads: int = 0) -> Engine:
+        """Load ``model_dir`` once: no random initialisation, weights memory-mapped, inference mode."""
+        check_model_dir(model_dir)
+        started = time.perf_counter()
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        target = _pick_device(device)
+        model = _build_model(model_dir).to(target)
+        engine = cls(model, model_dir, _fingerprint(model_dir))
+        log.info("loaded XTTS v2 from %s on %s in %.2f s", model_dir, target, time.perf_counter() - started)
+        return engine
+
+    @property
+    def conditioning_settings(self) -> dict[str, int]:
+        """Settings that shape latents; part of every latents cache key."""
+        return dict(self._cond)
+
+    def conditioning(self, clips: Sequence[Clip]) -> Latents:
+        """Compute the latents of a voice from one or more decoded reference clips."""
+        import torch
+
+        limit = self._cond["max_ref_seconds"] * _CONDITIONING_RATE
+        audios = [torch.from_numpy(resample(clip.samples, clip.sample_rate, _CONDITIONING_RATE)) for clip in clips]
+        audios = [audio.clamp(-1, 1)[None, :limit].to(self._model.device) for audio in audios]
+        model = self._model
+        embeddings = [model.get_speaker_embedding(audio, _CONDITIONING_RATE) for audio in audios]
+        gpt_latent = model.get_gpt_cond_latents(
+            torch.cat(audios, dim=-1),
+            _CONDITIONING_RATE,
+            length=self._cond["gpt_cond_len"],
+            chunk_length=self._cond["gpt_cond_chunk_len"],
+        )
+        speaker = torch.stack(embeddings).mean(dim=0)
+        return Latents(gpt_latent.detach().cpu().contiguous(), speaker.detach().cpu().contiguous())
+
+    def stream(
+        self,
+        text: str,
+        language: str,
+        latents: Latents,
+        params: SamplingParams | None = None,
+        seed: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Yield float32 audio chunks at 24 kHz, sentence by sentence, as soon as each is decoded."""
+        import torch
+
+        params = params or SamplingParams()
+        if seed is not None:
+            torch.manual_seed(seed)
+        for piece in split_text(text, language):
+            chunks = self._model.inference_stream(
+                piece,
+                language,
+                latents.gpt_cond_latent,
+                latents.speaker_embedding,
+                stream_chunk_size=params.stream_chunk_size,
+                temperature=params.temperature,
+                top_k=params.top_k,
+                top_p=params.top_p,
+                repetition_penalty=params.repetition_penalty,
+                length_penalty=params.length_penalty,
+                speed=params.speed,
+            )
+            for chunk in chunks:
+                if cancel is not None and cancel.is_set():
+                    return
+                yield chunk.detach().cpu().numpy().astype(np.float32, copy=False)
+
+    def synthesize(self, text: str, language: str, latents: Latents, **kwargs: Any) -> np.ndarray:
+        """The whole of :meth:`stream`, concatenated."""
+        chunks = list(self.stream(text, language, latents, **kwargs))
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def _pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelUnavailable("model.device is 'cuda' but no CUDA device is available (use 'auto' or 'cpu')")
+    return device
+
+
+def _build_model(model_dir: Path) -> Any:
+    """Construct Xtts without random initialisation, then assign memory-mapped checkpoint tensors."""
+    from TTS.tts.configs.xtts_config import XttsConfig
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    from TTS.tts.layers.xtts.xtts_manager import SpeakerManager
+    from TTS.tts.models.xtts import Xtts
+    from transformers.modeling_utils import no_init_weights
+
+    config = XttsConfig()
+    config.load_json(str(model_dir / "config.json"))
+    with no_init_weights():
+        model = Xtts(config)
+        model.tokenizer = VoiceBpeTokenizer(vocab_file=str(model_dir / "vocab.json"))
+        if model.gpt is None or model.args.gpt_number_text_tokens != model.tokenizer.get_number_tokens():
+            model.init_models()
+    speakers = model_dir / "speakers_xtts.pth"
+    model.speaker_manager = SpeakerManager(str(speakers)) if speakers.is_file() else None
+    model.load_state_dict(_load_state_dict(model, model_dir / "model.pth"), strict=True, assign=True)
+    model.hifigan_decoder.eval()
+    model.gpt.init_gpt_for_inference(kv_cache=model.args.kv_cache, use_deepspeed=False)
+    model.gpt.eval()
+    return model
+
+
+def _load_state_dict(model: Any, path: Path) -> dict[str, Any]:
+    """Tensors only (``weights_only``), memory-mapped; legacy pickled checkpoints go through coqui."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)["model"]
+    except pickle.UnpicklingError:
+        log.info("%s is an original XTTS checkpoint; letting coqui-tts convert it once", path)
+        state = model._load_checkpoint(path)  # rewrites the file in the weights-only format
+    ignored = ("torch_mel_spectrogram_style_encoder", "torch_mel_spectrogram_dvae", "dvae")
+    state = {key.removeprefix("xtts."): value for key, value in state.items()}
+    return {key: value for key, value in state.items() if key.split(".")[0] not in ignored}
+
+
+def _fingerprint(model_dir: Path) -> str:
+    """Identify the model cheaply: config and vocab contents, checkpoint size and modification time."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "vocab.json"):
+        digest.update((model_dir / name).read_bytes())
+    stat = (model_dir / "model.pth").stat()
+    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]

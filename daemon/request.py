@@ -1,0 +1,124 @@
+"""The one request type: every source (drop folder, MQTT, Hermes, batch, CLI) produces these.
+
+Parsing and validation live here, so every source rejects the same bad input with the same
+message.  A voice is a registry name, never a path; output file names derive from the id.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import RequestError
+from .text import normalize_language
+
+OutputMode = Literal["play", "file", "both"]
+RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+VoiceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class SpeechRequest(BaseModel):
+    """A validated request to speak ``text``; unset fields take the configured defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    id: RequestId = Field(default_factory=new_id)
+    voice: VoiceName | None = None
+    language: str | None = None
+    output: OutputMode | None = None
+    priority: Literal["normal", "urgent"] = "normal"
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,120}$", description="output file stem")
+    source: str = "api"
+    context: dict[str, str] = Field(default_factory=dict, description="source-specific reply data")
+    created: float = Field(default_factory=time.time)
+
+    @field_validator("text")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("text is empty")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        return normalize_language(value) if value is not None else None
+
+    @property
+    def urgent(self) -> bool:
+        return self.priority == "urgent"
+
+    @property
+    def file_stem(self) -> str:
+        return self.name or self.id
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+
+class Limits(BaseModel):
+    """Bounds every source enforces before a request is accepted."""
+
+    max_text_length: int = 5000
+    max_payload_bytes: int = 65536
+
+
+def make_request(data: dict[str, Any], limits: Limits, **fixed: Any) -> SpeechRequest:
+    """Validate ``data`` (user fields) plus ``fixed`` (source-set fields) into a SpeechRequest."""
+    unexpected = {"source", "context", "created"} & data.keys()
+    if unexpected:
+        raise RequestError(f"field(s) {', '.join(sorted(unexpected))} may not be set in a request")
+    try:
+        request = SpeechRequest(**data, **fixed)
+    except ValidationError as exc:
+        raise RequestError(_describe(exc)) from None
+    if len(request.text) > limits.max_text_length:
+        raise RequestError(
+            f"text is {len(request.text)} characters long, the maximum is {limits.max_text_length}"
+        )
+    return request
+
+
+def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest:
+    """A JSON object with ``text`` and optional fields, or plain UTF-8 text meaning just the text."""
+    if len(payload) > limits.max_payload_bytes:
+        raise RequestError(f"payload is {len(payload)} bytes, the maximum is {limits.max_payload_bytes}")
+    try:
+        body = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"payload is not UTF-8 text (byte {exc.start})") from None
+    stripped = body.lstrip()
+    if not stripped.startswith(("{", "[")):
+        return make_request({"text": body}, limits, **fixed)
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise RequestError(f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise RequestError("a JSON payload must be an object with at least a 'text' field")
+    return make_request(data, limits, **fixed)
+
+
+def _describe(exc: ValidationError) -> str:
+    messages = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "request"
+        if error["type"] == "missing":
+            messages.append(f"{where} is required")
+        elif error["type"] == "extra_forbidden":
+            messages.append(f"unknown field {where!r}")
+        elif error["type"] == "string_pattern_mismatch" and where == "voice":
+            messages.append(f"voice {error['input']!r} is not a voice name (letters, digits, '-' and '_' only)")
+        else:
+            messages.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(messages)
