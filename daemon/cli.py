@@ -1,8 +1,8 @@
 """The ``voice-daemon`` command line.
 
-Exit codes: 0 success; 1 the work failed (rejected reference, unknown voice, model missing,
-synthesis or device error); 2 usage errors (bad arguments, bad configuration, unsupported
-language, bad text).
+Exit codes: 0 success; 1 the work failed (rejected or unreadable reference, model missing,
+synthesis or device error); 2 usage errors (bad arguments, bad configuration, unknown voice,
+unsupported language, empty or over-long text).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _say_latents(cloning, voice: str):  # noqa: ANN001, ANN202
     if not VOICE_NAME.match(voice) or Path(voice).is_file():
         return cloning.latents_for(Path(voice))
     registry = VoiceRegistry(cloning.settings.paths.voices, cloning.cache)
-    registry.refresh(voice)
+    registry.scan()
     return registry.latents(registry.get(voice), cloning.engine)
 
 

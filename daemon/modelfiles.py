@@ -26,10 +26,9 @@ def ensure_model(model_dir: Path, cache_dir: Path, accept_license: bool) -> Path
     try:
         check_model_dir(model_dir)
         return model_dir
-    except ModelUnavailable as missing:
+    except ModelUnavailable:
         if not license_accepted(accept_license):
             raise
-        log.info("%s", missing)
     _download(model_dir, cache_dir)
     check_model_dir(model_dir)
     return model_dir
@@ -42,7 +41,9 @@ def _download(model_dir: Path, cache_dir: Path) -> None:
     os.environ["COQUI_TOS_AGREED"] = "1"  # accepted by configuration: keep coqui from prompting
     os.environ.setdefault("HF_HOME", str(cache_dir / "huggingface"))
     os.environ.pop("HF_HUB_OFFLINE", None)
-    log.info("downloading XTTS v2 (about 1.9 GB) into %s; progress follows", cache_dir)
+    log.info("no model in %s and the license is accepted: downloading XTTS v2 (1.9 GB)", model_dir)
+    manager_log = logging.getLogger("TTS.utils.manage")
+    manager_log.disabled = True  # it logs failures with tracebacks; ours is one clear message
     try:
         source, _, _ = ModelManager(output_prefix=cache_dir, progress_bar=True).download_model(XTTS_V2)
     except Exception as exc:  # network errors arrive as many different types
@@ -50,6 +51,8 @@ def _download(model_dir: Path, cache_dir: Path) -> None:
             f"could not download XTTS v2 ({type(exc).__name__}: {exc}). Without network access, copy "
             f"{', '.join(REQUIRED_FILES)} of XTTS v2 into {model_dir}"
         ) from None
+    finally:
+        manager_log.disabled = False
     model_dir.mkdir(parents=True, exist_ok=True)
     source_dir = Path(source) if Path(source).is_dir() else Path(source).parent
     for name in REQUIRED_FILES + OPTIONAL_FILES:

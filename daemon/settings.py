@@ -139,14 +139,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     data = _read_toml(path) if path is not None else {}
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
-    env_backup = os.environ.pop("VOICE_DAEMON_CONFIG", None)
     try:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
-    finally:
-        if env_backup is not None:
-            os.environ["VOICE_DAEMON_CONFIG"] = env_backup
     return settings.resolve(path.parent if path is not None else Path.cwd())
 
 

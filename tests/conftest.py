@@ -1,0 +1,116 @@
+"""Shared fixtures: the real speech corpus, a tiny real XTTS checkpoint, PulseAudio, temp folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from tests.support.pulse import PulseServer
+
+REPO = Path(__file__).resolve().parent.parent
+# Random weights never emit the stop token: every text piece yields exactly this many GPT tokens.
+TINY_MAX_AUDIO_TOKENS = 40
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """``shared/corpus/librispeech``: 10 speakers x 10 real utterances (CC BY 4.0)."""
+    candidates = [os.environ.get("VOICE_DAEMON_TEST_CORPUS", ""), REPO.parent / "shared/corpus/librispeech"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    pytest.fail("speech corpus not found: set VOICE_DAEMON_TEST_CORPUS or provide ../shared/corpus")
+
+
+def clips_of(corpus: Path, speaker: str) -> list[Path]:
+    return sorted((corpus / speaker).glob("*.flac"))
+
+
+def clip_longer_than(corpus: Path, speaker: str, seconds: float) -> Path:
+    for path in clips_of(corpus, speaker):
+        if sf.info(str(path)).duration >= seconds:
+            return path
+    raise LookupError(f"speaker {speaker} has no clip of {seconds} s")
+
+
+@pytest.fixture(scope="session")
+def reference(corpus: Path) -> Path:
+    """A good reference clip (10 s or longer) of speaker 367."""
+    return clip_longer_than(corpus, "367", 10)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 64-channel XTTS v2 checkpoint built from the real coqui classes."""
+    from daemon.devmodel import build_checkpoint
+
+    return build_checkpoint(tmp_path_factory.mktemp("tiny-model"), "tiny", max_audio_tokens=TINY_MAX_AUDIO_TOKENS)
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_model: Path):  # noqa: ANN201
+    """The tiny model, loaded through the daemon's normal loading path."""
+    from daemon.engine import Engine
+
+    return Engine.load(tiny_model, "cpu")
+
+
+@pytest.fixture(scope="session")
+def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
+    """A private PulseAudio server; the process environment points at it."""
+    if not shutil.which("pulseaudio"):
+        pytest.fail("pulseaudio is not installed: run scripts/setup --test as root")
+    server = PulseServer(Path(tmp_path_factory.mktemp("pulse"))).start()
+    saved = {key: os.environ.get(key) for key in server.env}
+    os.environ.update(server.env)
+    yield server
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def home(tmp_path: Path, reference: Path) -> Path:
+    """A data folder with voices/ holding voice 'default' (a real clip), and empty work folders."""
+    (tmp_path / "voices").mkdir()
+    shutil.copy(reference, tmp_path / "voices" / "default.flac")
+    for name in ("inbox", "output", "cache", "spool"):
+        (tmp_path / name).mkdir()
+    return tmp_path
+
+
+def write_config(home: Path, model: Path, extra: str = "") -> Path:
+    """A TOML config using ``home``'s folders and ``model``; ``extra`` is appended verbatim."""
+    path = home / "config.toml"
+    path.write_text(
+        f"""
+[model]
+path = "{model}"
+device = "cpu"
+threads = 1
+[paths]
+base = "{home}"
+voices = "voices"
+inbox = "inbox"
+output = "output"
+cache = "cache"
+spool = "spool"
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def daemon_command(*args: str) -> list[str]:
+    """The command line of ``voice-daemon`` run from this checkout's interpreter."""
+    return [sys.executable, "-m", "daemon", *args]

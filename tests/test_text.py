@@ -1,0 +1,69 @@
+"""Language codes and text splitting."""
+
+import pytest
+
+from daemon.errors import RequestError
+from daemon.text import CHAR_LIMITS, LANGUAGES, normalize_language, split_text
+
+
+def test_all_seventeen_xtts_languages_are_known() -> None:
+    assert len(LANGUAGES) == 17
+    for code in LANGUAGES:
+        assert normalize_language(code) == code
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("EN", "en"), ("en-US", "en"), ("pt_BR", "pt"), ("zh", "zh-cn"), ("zh-CN", "zh-cn"), ("zh-TW", "zh-cn"), (" de ", "de")],
+)
+def test_region_suffixes_and_case_are_accepted(given: str, expected: str) -> None:
+    assert normalize_language(given) == expected
+
+
+def test_unknown_language_names_the_code_and_the_supported_ones() -> None:
+    with pytest.raises(RequestError) as error:
+        normalize_language("xx")
+    assert "'xx'" in str(error.value)
+    assert "en" in str(error.value) and "zh-cn" in str(error.value)
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def test_sentences_become_pieces_without_losing_anything() -> None:
+    text = 'Hello there. "Is it raining?" she asked. Mr. Smith said no! Then 3.5 kg of rice… fine.'
+    pieces = split_text(text, "en")
+    assert pieces == [
+        "Hello there.", '"Is it raining?"', "she asked.", "Mr. Smith said no!", "Then 3.5 kg of rice…", "fine."
+    ]
+    assert _words(" ".join(pieces)) == _words(text)
+
+
+def test_2000_characters_are_split_under_the_limit_and_nothing_is_cut() -> None:
+    sentence = "The washing machine has finished its programme and the laundry is ready to hang up. "
+    text = sentence * 24  # about 2000 characters
+    assert len(text) >= 2000
+    pieces = split_text(text, "en")
+    assert all(len(piece) <= CHAR_LIMITS["en"] for piece in pieces)
+    assert _words(" ".join(pieces)) == _words(text)
+
+
+def test_a_sentence_longer_than_the_limit_is_split_at_clauses_then_words() -> None:
+    clause = "the front door is open, "
+    text = (clause * 20).strip() + " and nobody is home"
+    pieces = split_text(text, "en")
+    assert len(pieces) > 1
+    assert all(len(piece) <= CHAR_LIMITS["en"] for piece in pieces)
+    assert _words(" ".join(pieces)) == _words(text)
+
+
+def test_text_without_spaces_is_cut_only_when_nothing_else_is_possible() -> None:
+    text = "あ" * 200  # Japanese limit is 71 characters, and there is no space or punctuation
+    pieces = split_text(text, "ja")
+    assert all(len(piece) <= CHAR_LIMITS["ja"] for piece in pieces)
+    assert "".join(pieces) == text
+
+
+def test_cjk_sentence_ends_need_no_space() -> None:
+    assert split_text("今天很好。明天下雨！", "zh") == ["今天很好。", "明天下雨！"]
