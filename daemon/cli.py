@@ -43,6 +43,12 @@ def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported la
     return settings
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .app import Daemon
+
+    return Daemon(_settings(args)).run()
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .validation import validate_file
 
@@ -87,9 +93,9 @@ def _say_latents(cloning, voice: str):  # noqa: ANN001, ANN202
 
     if not VOICE_NAME.match(voice) or Path(voice).is_file():
         return cloning.latents_for(Path(voice))
-    registry = VoiceRegistry(cloning.settings.paths.voices, cloning.cache)
+    registry = VoiceRegistry(cloning.settings.paths.voices, cloning.cache, cloning.engine)
     registry.scan()
-    return registry.latents(registry.get(voice), cloning.engine)
+    return registry.latents(registry.get(voice))
 
 
 def _say_render(cloning, text: str, latents, language: str, play: bool, device):  # noqa: ANN001, ANN202
@@ -151,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML configuration file")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon (what systemd starts)")
+    run.set_defaults(func=cmd_run)
 
     validate = commands.add_parser("validate", help="check reference recordings")
     validate.add_argument("--json", action="store_true", help="machine-readable output")

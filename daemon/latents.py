@@ -43,25 +43,22 @@ class LatentsCache:
         """The latents for ``key``: from memory, else from disk, else ``compute()`` and store them."""
         with self._lock:
             cached = self._memory.get(key)
-        if cached is not None:
-            self.hits["memory"] += 1
-            return cached
+            if cached is not None:
+                self.hits["memory"] += 1
+                return cached
         latents = self._read(key)
+        level = "disk"
         if latents is None:
-            latents = compute()
+            latents, level = compute(), "computed"
             self._write(key, latents)
-            self.hits["computed"] += 1
-        else:
-            self.hits["disk"] += 1
         with self._lock:
             self._memory[key] = latents
+            self.hits[level] += 1
         return latents
 
-    def contains(self, key: str) -> bool:
+    def in_memory(self, key: str | None) -> bool:
         with self._lock:
-            if key in self._memory:
-                return True
-        return self._path(key).is_file()
+            return key in self._memory
 
     def forget(self, key: str) -> None:
         """Drop ``key`` from memory (the disk copy stays for a voice that comes back)."""

@@ -75,7 +75,7 @@ class Limits(BaseModel):
 
 def make_request(data: dict[str, Any], limits: Limits, **fixed: Any) -> SpeechRequest:
     """Validate ``data`` (user fields) plus ``fixed`` (source-set fields) into a SpeechRequest."""
-    unexpected = {"source", "context", "created"} & data.keys()
+    unexpected = {"source", "context", "created", "name"} & data.keys()
     if unexpected:
         raise RequestError(f"field(s) {', '.join(sorted(unexpected))} may not be set in a request")
     try:

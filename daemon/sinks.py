@@ -26,10 +26,14 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _END = None
 
 
+def safe_name(name: str) -> str:
+    """``name`` reduced to letters, digits, ``.``, ``_`` and ``-`` (at most 120 characters)."""
+    return _SAFE_NAME.sub("_", name).strip("._")[:120] or "speech"
+
+
 def output_path(output_dir: Path, name: str) -> Path:
     """``output_dir/<name>.wav`` with ``name`` reduced to a safe file name; never outside the folder."""
-    safe = _SAFE_NAME.sub("_", name).strip("._") or "speech"
-    path = (output_dir / f"{safe[:120]}.wav").resolve()
+    path = (output_dir / f"{safe_name(name)}.wav").resolve()
     if path.parent != output_dir.resolve():
         raise PlaybackError(f"refusing to write outside {output_dir}: {path}")
     return path

@@ -40,6 +40,13 @@ class Voice:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None  # latents cache key, when the registry knows the model
+    signature: tuple = ()  # (name, size, mtime) of every file considered: unchanged means no revalidation
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """Tuned generation settings of this voice (override the configured ones)."""
+        return dict(self.settings.get("sampling", {}))
 
     @property
     def status(self) -> str:
@@ -62,6 +69,8 @@ def voice_name_of(voices_dir: Path, path: Path) -> str | None:
     except ValueError:
         return None
     parts = relative.parts
+    if len(parts) == 1 and path.name.endswith(SETTINGS_SUFFIX):
+        return path.name.removesuffix(SETTINGS_SUFFIX)
     if len(parts) == 1:
         return parts[0] if path.suffix == "" or path.is_dir() else relative.stem if _is_audio(path) else None
     if len(parts) == 2 and _is_audio(path):
@@ -92,11 +101,16 @@ def load_reference(paths: Iterable[Path], root: Path | None = None) -> tuple[lis
 
 
 class VoiceRegistry:
-    """Thread-safe map of voice names to :class:`Voice`, with their latents in a cache."""
+    """Thread-safe map of voice names to :class:`Voice`, with their latents in a cache.
 
-    def __init__(self, voices_dir: Path, cache: LatentsCache) -> None:
+    Validation may run on any thread; :meth:`latents` and :meth:`prepare_next` run the model
+    and belong to the model's owner (the synthesis worker).
+    """
+
+    def __init__(self, voices_dir: Path, cache: LatentsCache, engine: Engine | None = None) -> None:
         self.voices_dir = voices_dir
         self.cache = cache
+        self.engine = engine
         self._voices: dict[str, Voice] = {}
         self._lock = threading.Lock()
 
@@ -116,11 +130,21 @@ class VoiceRegistry:
                 removed = self._voices.pop(name, None)
             if removed is not None:
                 log.info("voice %s removed", name)
+                if removed.key:
+                    self.cache.forget(removed.key)
             self._error_file(name).unlink(missing_ok=True)
             return None
+        signature = _signature(files + [self.voices_dir / f"{name}{SETTINGS_SUFFIX}"])
+        with self._lock:
+            previous = self._voices.get(name)
+        if previous is not None and previous.signature == signature:
+            return previous
         voice = self._validate(name, files)
+        voice.signature = signature
         with self._lock:
             self._voices[name] = voice
+        if previous is not None and previous.key and previous.key != voice.key:
+            self.cache.forget(previous.key)
         self._report(voice)
         return voice
 
@@ -144,9 +168,10 @@ class VoiceRegistry:
         with self._lock:
             return [self._voices[name] for name in sorted(self._voices)]
 
-    def latents(self, voice: Voice, engine: Engine) -> Latents:
-        """Latents of ``voice``; computed by ``engine`` only when no cache level has them."""
-        key = self.key(voice, engine)
+    def latents(self, voice: Voice) -> Latents:
+        """Latents of ``voice``; computed by the engine only when no cache level has them."""
+        engine = self._require_engine()
+        key = voice.key or latents_key(voice.files, engine.fingerprint, engine.conditioning_settings)
 
         def compute() -> Latents:
             log.info("computing latents of voice %s", voice.name)
@@ -155,8 +180,19 @@ class VoiceRegistry:
 
         return self.cache.get(key, compute)
 
-    def key(self, voice: Voice, engine: Engine) -> str:
-        return latents_key(voice.files, engine.fingerprint, engine.conditioning_settings)
+    def prepare_next(self) -> str | None:
+        """Compute (or load) the latents of one usable voice not yet in memory; its name, or None."""
+        with self._lock:
+            waiting = [v for v in self._voices.values() if not v.problems and not self.cache.in_memory(v.key)]
+        if not waiting:
+            return None
+        self.latents(waiting[0])
+        return waiting[0].name
+
+    def _require_engine(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError("this registry has no engine; it can validate voices but not condition them")
+        return self.engine
 
     def _entries(self) -> list[Path]:
         if not self.voices_dir.is_dir():
@@ -179,6 +215,8 @@ class VoiceRegistry:
         except ReferenceRejected as exc:
             voice.problems.append(str(exc))
             return voice
+        if self.engine is not None:
+            voice.key = latents_key(voice.files, self.engine.fingerprint, self.engine.conditioning_settings)
         for verdict in verdicts:
             if verdict.problems:
                 voice.warnings.append(f"clip not used: {verdict.summary()}")
@@ -208,6 +246,17 @@ class VoiceRegistry:
 
     def _error_file(self, name: str) -> Path:
         return self.voices_dir / f"{name}{ERROR_SUFFIX}"
+
+
+def _signature(paths: list[Path]) -> tuple:
+    entries = []
+    for path in sorted(paths):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
 
 
 def _is_audio(path: Path) -> bool:

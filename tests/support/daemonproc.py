@@ -1,0 +1,98 @@
+"""Running ``voice-daemon run`` as a real subprocess, with a notify socket standing in for systemd."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import daemon_command
+
+
+class NotifySocket:
+    """An AF_UNIX datagram socket collecting sd_notify messages, as systemd would."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[tuple[float, dict[str, str]]] = []
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind(str(path))
+        self._socket.settimeout(0.2)
+        self._closed = threading.Event()
+        threading.Thread(target=self._receive, daemon=True).start()
+
+    def _receive(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data = self._socket.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+            self.messages.append((time.monotonic(), fields))
+
+    def seen(self, key: str, value: str | None = None) -> list[float]:
+        return [at for at, fields in list(self.messages) if key in fields and value in (None, fields[key])]
+
+    def close(self) -> None:
+        self._closed.set()
+        self._socket.close()
+
+
+class DaemonProcess:
+    """``voice-daemon --config CONFIG run`` with its log in ``log_path``."""
+
+    def __init__(
+        self, config: Path, workdir: Path, env: dict[str, str] | None = None, program: list[str] | None = None
+    ) -> None:
+        self.config = config
+        self.log_path = workdir / f"daemon-{time.monotonic_ns()}.log"
+        self.notify = NotifySocket(workdir / f"notify-{time.monotonic_ns()}.sock")
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_DAEMON_")}
+        environment.update({"NOTIFY_SOCKET": str(self.notify.path), "PYTHONUNBUFFERED": "1", **(env or {})})
+        self._log = self.log_path.open("w")
+        # ``program`` replaces ``python -m daemon``: e.g. with an audit hook, or under unshare.
+        command = [*(program or daemon_command()), "--config", str(config), "run"]
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=environment)
+
+    def wait_ready(self, timeout: float = 120) -> float:
+        """Seconds until READY=1 arrived; fails if the process died first."""
+        started = time.monotonic()
+        wait_until(lambda: self.notify.seen("READY", "1") or self.process.poll() is not None, timeout,
+                   lambda: f"no READY=1 within {timeout} s; log:\n{self.log()}")  # fmt: skip
+        assert self.process.poll() is None, f"daemon exited with {self.process.returncode}:\n{self.log()}"
+        return self.notify.seen("READY", "1")[0] - started
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        self._close()
+        return code
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(30)
+        self._close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def _close(self) -> None:
+        self._log.close()
+        self.notify.close()
+
+
+def wait_until(condition: Callable[[], object], timeout: float, message: Callable[[], str] | str = "timed out") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(message() if callable(message) else message)
+        time.sleep(0.05)

@@ -1,0 +1,236 @@
+"""``voice-daemon run`` as a real subprocess: systemd protocol, voices, drop folder, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from tests.conftest import clip_longer_than, write_config
+from tests.support.daemonproc import DaemonProcess, wait_until
+from tests.support.pulse import PulseServer
+
+FAST = """
+[output]
+mode = "file"
+[inbox]
+settle_seconds = 0.2
+rescan_seconds = 2
+"""
+
+StartDaemon = Callable[..., DaemonProcess]
+
+
+@pytest.fixture
+def start_daemon(home: Path, tiny_model: Path, pulse: PulseServer) -> Iterator[StartDaemon]:
+    started: list[DaemonProcess] = []
+
+    def start(extra: str = FAST, env: dict[str, str] | None = None, model: Path = tiny_model,
+              program: list[str] | None = None, ready: bool = True) -> DaemonProcess:  # fmt: skip
+        config = write_config(home, model, extra)
+        daemon = DaemonProcess(config, home, {**pulse.env, **(env or {})}, program)
+        started.append(daemon)
+        if ready:
+            daemon.wait_ready()
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.kill()
+
+
+def drop(home: Path, name: str, content: str) -> Path:
+    """Write a request file the way a careful client does: temporary name, then rename."""
+    temporary = home / "inbox" / f".{name}.part"
+    temporary.write_text(content, encoding="utf-8")
+    return temporary.rename(home / "inbox" / name)
+
+
+def wait_filed(home: Path, name: str, timeout: float = 60) -> str:
+    """Wait until ``name`` reached inbox/done or inbox/failed; returns which."""
+    def where() -> str | None:
+        for folder in ("done", "failed"):
+            if (home / "inbox" / folder / name).exists():
+                return folder
+        return None
+
+    wait_until(where, timeout, f"{name} was not processed within {timeout} s")
+    return where() or ""
+
+
+def outcome(home: Path, request_id: str) -> dict:
+    return json.loads((home / "spool" / "done" / f"{request_id}.json").read_text())
+
+
+def test_ready_status_watchdog_and_clean_stop(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon(env={"WATCHDOG_USEC": "1000000"})
+    time.sleep(2.5)
+    assert len(daemon.notify.seen("WATCHDOG", "1")) >= 3
+    statuses = [fields["STATUS"] for _, fields in daemon.notify.messages if "STATUS" in fields]
+    assert any(status.startswith("starting") for status in statuses)
+    assert any("queued" in status and "voice(s)" in status for status in statuses)
+    assert daemon.stop() == 0
+    assert daemon.notify.seen("STOPPING", "1")
+    assert "stopped" in daemon.log()
+
+
+def test_drop_folder_good_and_bad_requests(start_daemon: StartDaemon, home: Path) -> None:
+    start_daemon(FAST + "[synthesis]\nmax_text_length = 200\n")
+    drop(home, "plain.txt", "The front door is open.")
+    drop(home, "full.json", json.dumps({"text": "Die Tür ist offen.", "language": "de", "id": "door-1", "voice": "default"}))
+    bad = {
+        "broken.json": ("{not json", "not valid JSON"),
+        "empty.txt": ("   \n", "text is empty"),
+        "klingon.json": (json.dumps({"text": "Qapla", "language": "tlh"}), "unsupported language 'tlh'"),
+        "path.json": (json.dumps({"text": "hi", "voice": "../../etc/passwd"}), "is not a voice name"),
+        "ghost.json": (json.dumps({"text": "hi", "voice": "ghost"}), "unknown voice 'ghost'"),
+        "long.txt": ("word " * 100, "the maximum is 200"),
+        "array.json": ("[1, 2]", "must be an object"),
+        "extra.json": (json.dumps({"text": "hi", "volume": 3}), "unknown field 'volume'"),
+    }
+    for name, (content, _) in bad.items():
+        drop(home, name, content)
+    assert wait_filed(home, "plain.txt") == "done"
+    assert wait_filed(home, "full.json") == "done"
+    assert sf.info(str(home / "output" / "plain.wav")).samplerate == 24_000
+    assert (home / "output" / "full.wav").exists()
+    assert outcome(home, "door-1")["request"]["language"] == "de"
+    for name, (_, reason) in bad.items():
+        assert wait_filed(home, name) == "failed", name
+        error = (home / "inbox" / "failed" / f"{Path(name).stem}.error.txt").read_text()
+        assert reason in error, (name, error)
+    assert not list((home / "inbox").glob("*.*")), "the inbox root must be empty"
+    assert not list(home.parent.glob("passwd*")) and not (home / "etc").exists()
+
+
+def test_voices_appear_change_and_disappear_while_running(
+    start_daemon: StartDaemon, home: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    start_daemon()
+    voices = home / "voices"
+    shutil.copy(clip_longer_than(corpus, "3080", 8), voices / ".anna.tmp")
+    (voices / ".anna.tmp").rename(voices / "anna.flac")
+    time.sleep(1.5)
+    drop(home, "hello-anna.json", json.dumps({"text": "Hello, I am Anna.", "voice": "anna"}))
+    assert wait_filed(home, "hello-anna.json") == "done"
+
+    (voices / "broken.wav").write_bytes(b"RIFF-not-really")
+    wait_until(lambda: (voices / "broken.error.txt").exists(), 10)
+    assert "not a readable" in (voices / "broken.error.txt").read_text()
+    outside = tmp_path_factory.mktemp("elsewhere") / "real.flac"
+    shutil.copy(clip_longer_than(corpus, "1688", 8), outside)
+    (voices / "sneaky.flac").symlink_to(outside)
+    wait_until(lambda: (voices / "sneaky.error.txt").exists(), 10)
+    assert "outside the voices folder" in (voices / "sneaky.error.txt").read_text()
+
+    shutil.copy(clip_longer_than(corpus, "2033", 8), voices / "broken.wav.tmp")
+    os.replace(voices / "broken.wav.tmp", voices / "broken.wav")  # fixed: a real recording now
+    wait_until(lambda: not (voices / "broken.error.txt").exists(), 10)
+
+    (voices / "anna.flac").unlink()
+    time.sleep(1.5)
+    drop(home, "gone.json", json.dumps({"text": "Anyone there?", "voice": "anna"}))
+    assert wait_filed(home, "gone.json") == "failed"
+    assert "unknown voice 'anna'" in (home / "inbox" / "failed" / "gone.error.txt").read_text()
+
+
+def test_a_voice_folder_of_several_clips(start_daemon: StartDaemon, home: Path, corpus: Path) -> None:
+    start_daemon()
+    staging = home / ".staging"
+    staging.mkdir()
+    for clip in sorted((corpus / "2609").glob("*.flac"))[:3]:
+        shutil.copy(clip, staging)
+    staging.rename(home / "voices" / "grandpa")
+    time.sleep(1.5)
+    drop(home, "g.json", json.dumps({"text": "Good morning.", "voice": "grandpa"}))
+    assert wait_filed(home, "g.json") == "done"
+
+
+def test_latents_are_reused_after_restart(start_daemon: StartDaemon, home: Path) -> None:
+    first = start_daemon()
+    cached = list((home / "cache" / "latents").glob("*.pt"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    assert "computing latents of voice default" in first.log()
+    assert first.stop() == 0
+    second = start_daemon()
+    assert "computing latents" not in second.log()
+    assert cached[0].stat().st_mtime_ns == stamp
+    drop(home, "after.txt", "Still the same voice.")
+    assert wait_filed(home, "after.txt") == "done"
+    assert "computing latents" not in second.log()
+
+
+def test_a_slow_writer_is_processed_once_and_whole(start_daemon: StartDaemon, home: Path) -> None:
+    start_daemon()
+    drop(home, "one.txt", "One sentence only.")
+    assert wait_filed(home, "one.txt") == "done"
+    with (home / "inbox" / "slow.txt").open("w") as handle:
+        for sentence in ("First sentence here. ", "Second sentence there. ", "Third and last one."):
+            handle.write(sentence)
+            handle.flush()
+            time.sleep(1.2)
+    assert wait_filed(home, "slow.txt") == "done"
+    one = sf.info(str(home / "output" / "one.wav")).frames
+    slow = sf.info(str(home / "output" / "slow.wav")).frames
+    assert slow == 3 * one  # random weights: every sentence yields the same length
+    assert len(list((home / "spool" / "done").glob("inbox-slow-*.json"))) == 1
+
+
+def test_kill_9_loses_nothing_and_repeats_nothing(start_daemon: StartDaemon, home: Path) -> None:
+    names = [f"job{i}.txt" for i in range(6)]
+    first = start_daemon()
+    for name in names:
+        drop(home, name, f"This is request {name}. It has two sentences.")
+    wait_until(lambda: (home / "inbox" / "done" / names[0]).exists(), 60)
+    first.kill()
+    assert len(list((home / "inbox" / "done").iterdir())) < len(names), "killed too late to prove anything"
+    second = start_daemon()
+    for name in names:
+        assert wait_filed(home, name, 120) == "done"
+    logs = first.log() + second.log()
+    for name in names:
+        request_id = json.loads(next((home / "spool" / "done").glob(f"inbox-{Path(name).stem}-*.json")).read_text())[
+            "request"]["id"]  # fmt: skip
+        assert logs.count(f"request {request_id} done") == 1, name
+        assert logs.count(f"request {request_id} queued") == 1, name
+    assert sorted(p.name for p in (home / "output").glob("*.wav")) == sorted(n.replace(".txt", ".wav") for n in names)
+    assert not list((home / "inbox" / "processing").iterdir())
+
+
+def test_sigterm_puts_the_request_in_progress_back(start_daemon: StartDaemon, home: Path) -> None:
+    first = start_daemon()
+    drop(home, "long.txt", " ".join(f"Sentence number {i} of a long announcement." for i in range(12)))
+    wait_until(lambda: " started" in first.log(), 30)
+    assert first.stop(timeout=30) == 0
+    assert "goes back into the queue" in first.log()
+    assert (home / "inbox" / "processing" / "long.txt").exists()
+    start_daemon()
+    assert wait_filed(home, "long.txt", 120) == "done"
+
+
+@pytest.mark.timeout(900)
+def test_a_burst_of_1000_files_plus_50_at_start_up_are_all_processed(
+    start_daemon: StartDaemon, home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from daemon.devmodel import build_checkpoint
+
+    quick = build_checkpoint(tmp_path_factory.mktemp("quick-model"), "tiny", max_audio_tokens=4)
+    for i in range(50):
+        drop(home, f"early{i:03}.txt", f"Early request {i}.")
+    start_daemon(FAST, model=quick)
+    inbox = home / "inbox"
+    for i in range(1000):
+        (inbox / f"burst{i:04}.txt").write_text(f"Burst request {i}.")
+    wait_until(lambda: len(os.listdir(inbox / "done")) == 1050, 600,
+               lambda: f"{len(os.listdir(inbox / 'done'))} of 1050 done")  # fmt: skip
+    assert not os.listdir(inbox / "failed")
+    assert len(os.listdir(home / "output")) == 1050
+    assert len(os.listdir(home / "spool" / "done")) == 1050
