@@ -15,7 +15,7 @@ from .latents import LatentsCache, latents_key
 from .modelfiles import ensure_model, go_offline
 from .request import Limits, make_request
 from .settings import Settings, load_settings
-from .voices import load_reference
+from .voices import VOICE_NAME, VoiceRegistry, load_reference
 
 PathLike = str | os.PathLike[str]
 
@@ -49,6 +49,7 @@ class VoiceCloning:
         self.settings = settings.model_copy(update={"model": model})
         self.cache = LatentsCache(self.settings.paths.cache / "latents")
         self._engine: Engine | None = None
+        self._registry: VoiceRegistry | None = None
 
     @property
     def engine(self) -> Engine:
@@ -69,6 +70,15 @@ class VoiceCloning:
         engine = self.engine
         key = latents_key(files, engine.fingerprint, engine.conditioning_settings)
         return self.cache.get(key, lambda: engine.conditioning(clips))
+
+    def voice_latents(self, voice: str) -> Latents:
+        """Latents of a voice name in ``paths.voices``, or of a reference file when ``voice`` is a path."""
+        if not VOICE_NAME.match(voice) or Path(voice).is_file():
+            return self.latents_for(Path(voice))
+        if self._registry is None:
+            self._registry = VoiceRegistry(self.settings.paths.voices, self.cache, self.engine)
+            self._registry.scan()
+        return self._registry.latents(self._registry.get(voice))
 
     def stream(self, text: str, latents: Latents, language: str, seed: int | None = None) -> Iterator[np.ndarray]:
         """Validate ``text`` and ``language``, then yield 24 kHz audio chunks as they are made."""

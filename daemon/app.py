@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .audio import remove_stale_temporaries
 from .engine import Engine
 from .events import EventBus
 from .inbox import Inbox
@@ -66,6 +67,7 @@ class Daemon:
         settings, paths = self.settings, self.settings.paths
         for folder in (paths.output, paths.cache, paths.spool):
             folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(paths.output)
         ensure_model(settings.model.path, paths.cache, settings.model.accept_license)
         go_offline()
         self.engine = Engine.load(settings.model.path, settings.model.device, settings.model.threads)

@@ -70,3 +70,9 @@ def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporary files that an interrupted :func:`write_wav_atomic` left in ``folder``."""
+    for stale in folder.glob(".*.wav.*.tmp"):
+        stale.unlink(missing_ok=True)

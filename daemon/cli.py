@@ -72,7 +72,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     settings = _settings(args)
     language = normalize_language(args.language or settings.synthesis.language)
     cloning = VoiceCloning(settings)
-    latents = _say_latents(cloning, args.voice or settings.synthesis.voice)
+    latents = cloning.voice_latents(args.voice or settings.synthesis.voice)
     play, out = args.play, args.out
     if not play and out is None:
         play = settings.output.mode in ("play", "both")
@@ -85,17 +85,6 @@ def cmd_say(args: argparse.Namespace) -> int:
         write_wav_atomic(Path(out), speech, SAMPLE_RATE)
         print(out)
     return EXIT_OK
-
-
-def _say_latents(cloning, voice: str):  # noqa: ANN001, ANN202
-    """``--voice`` is a file when it looks like one, else a voice name in ``paths.voices``."""
-    from .voices import VOICE_NAME, VoiceRegistry
-
-    if not VOICE_NAME.match(voice) or Path(voice).is_file():
-        return cloning.latents_for(Path(voice))
-    registry = VoiceRegistry(cloning.settings.paths.voices, cloning.cache, cloning.engine)
-    registry.scan()
-    return registry.latents(registry.get(voice))
 
 
 def _say_render(cloning, text: str, latents, language: str, play: bool, device):  # noqa: ANN001, ANN202
@@ -142,6 +131,24 @@ def cmd_voices(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .api import VoiceCloning
+    from .batch import run_batch
+    from .text import normalize_language
+
+    settings = _settings(args)
+    cloning = VoiceCloning(settings)
+    out_dir = args.out_dir or settings.paths.output / args.file.stem
+    language = normalize_language(args.language or settings.synthesis.language)
+    if not args.file.is_file():
+        raise RequestError(f"batch file {args.file} does not exist")
+    summary = run_batch(cloning, args.file, out_dir, args.voice or settings.synthesis.voice, language,
+                        progress=not args.no_progress)  # fmt: skip
+    print(summary.report())
+    print(f"files in {out_dir}")
+    return EXIT_OK if not summary.failures else EXIT_FAILED
+
+
 def cmd_dev_model(args: argparse.Namespace) -> int:
     from .devmodel import build_checkpoint
 
@@ -173,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--out", type=Path, help="write a WAV file")
     say.add_argument("--play", action="store_true", help="play on the audio device")
     say.set_defaults(func=cmd_say)
+
+    batch = commands.add_parser("batch", help="synthesise every request of a JSONL or CSV file")
+    batch.add_argument("file", type=Path, help=".jsonl (one JSON request per line) or .csv (with a header)")
+    batch.add_argument("--out-dir", type=Path, help="default: paths.output/<file name>")
+    batch.add_argument("--voice", help="default voice: a name in paths.voices or a reference file")
+    batch.add_argument("--language", help="default language")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.set_defaults(func=cmd_batch)
 
     voices = commands.add_parser("voices", help="list voices and their status")
     voices.add_argument("--json", action="store_true")

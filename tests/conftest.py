@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
+from tests.support.daemonproc import FAST, DaemonProcess, StartDaemon, daemon_command  # noqa: F401
 from tests.support.pulse import PulseServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,6 +111,20 @@ spool = "spool"
     return path
 
 
-def daemon_command(*args: str) -> list[str]:
-    """The command line of ``voice-daemon`` run from this checkout's interpreter."""
-    return [sys.executable, "-m", "daemon", *args]
+@pytest.fixture
+def start_daemon(home: Path, tiny_model: Path, pulse: PulseServer) -> Iterator[StartDaemon]:
+    started: list[DaemonProcess] = []
+
+    def start(extra: str = FAST, env: dict[str, str] | None = None, model: Path = tiny_model,
+              program: list[str] | None = None, ready: bool = True) -> DaemonProcess:  # fmt: skip
+        config = write_config(home, model, extra)
+        daemon = DaemonProcess(config, home, {**pulse.env, **(env or {})}, program)
+        started.append(daemon)
+        if ready:
+            daemon.wait_ready()
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.kill()

@@ -6,68 +6,13 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
-from tests.conftest import clip_longer_than, write_config
-from tests.support.daemonproc import DaemonProcess, wait_until
-from tests.support.pulse import PulseServer
-
-FAST = """
-[output]
-mode = "file"
-[inbox]
-settle_seconds = 0.2
-rescan_seconds = 2
-"""
-
-StartDaemon = Callable[..., DaemonProcess]
-
-
-@pytest.fixture
-def start_daemon(home: Path, tiny_model: Path, pulse: PulseServer) -> Iterator[StartDaemon]:
-    started: list[DaemonProcess] = []
-
-    def start(extra: str = FAST, env: dict[str, str] | None = None, model: Path = tiny_model,
-              program: list[str] | None = None, ready: bool = True) -> DaemonProcess:  # fmt: skip
-        config = write_config(home, model, extra)
-        daemon = DaemonProcess(config, home, {**pulse.env, **(env or {})}, program)
-        started.append(daemon)
-        if ready:
-            daemon.wait_ready()
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.kill()
-
-
-def drop(home: Path, name: str, content: str) -> Path:
-    """Write a request file the way a careful client does: temporary name, then rename."""
-    temporary = home / "inbox" / f".{name}.part"
-    temporary.write_text(content, encoding="utf-8")
-    return temporary.rename(home / "inbox" / name)
-
-
-def wait_filed(home: Path, name: str, timeout: float = 60) -> str:
-    """Wait until ``name`` reached inbox/done or inbox/failed; returns which."""
-    def where() -> str | None:
-        for folder in ("done", "failed"):
-            if (home / "inbox" / folder / name).exists():
-                return folder
-        return None
-
-    wait_until(where, timeout, f"{name} was not processed within {timeout} s")
-    return where() or ""
-
-
-def outcome(home: Path, request_id: str) -> dict:
-    return json.loads((home / "spool" / "done" / f"{request_id}.json").read_text())
-
+from tests.conftest import clip_longer_than
+from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed, wait_until
 
 def test_ready_status_watchdog_and_clean_stop(start_daemon: StartDaemon) -> None:
     daemon = start_daemon(env={"WATCHDOG_USEC": "1000000"})

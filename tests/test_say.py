@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.conftest import daemon_command, write_config
+from tests.conftest import write_config
+from tests.support.daemonproc import daemon_command
 from tests.support.pulse import PulseServer, active_seconds
 
 

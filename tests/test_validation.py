@@ -10,7 +10,7 @@ import soundfile as sf
 
 from daemon.audio import resample
 from daemon.validation import validate_file
-from tests.conftest import daemon_command
+from tests.support.daemonproc import daemon_command
 
 
 def _load(path: Path) -> tuple[np.ndarray, int]:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import daemon_command
+
+
+def daemon_command(*args: str) -> list[str]:
+    """The command line of ``voice-daemon`` run from this checkout's interpreter."""
+    return [sys.executable, "-m", "daemon", *args]
 
 
 class NotifySocket:
@@ -96,3 +102,37 @@ def wait_until(condition: Callable[[], object], timeout: float, message: Callabl
         if time.monotonic() > deadline:
             raise AssertionError(message() if callable(message) else message)
         time.sleep(0.05)
+
+
+FAST = """
+[output]
+mode = "file"
+[inbox]
+settle_seconds = 0.2
+rescan_seconds = 2
+"""
+
+StartDaemon = Callable[..., DaemonProcess]
+
+
+def drop(home: Path, name: str, content: str) -> Path:
+    """Write a request file the way a careful client does: temporary name, then rename."""
+    temporary = home / "inbox" / f".{name}.part"
+    temporary.write_text(content, encoding="utf-8")
+    return temporary.rename(home / "inbox" / name)
+
+
+def wait_filed(home: Path, name: str, timeout: float = 60) -> str:
+    """Wait until ``name`` reached inbox/done or inbox/failed; returns which."""
+    def where() -> str | None:
+        for folder in ("done", "failed"):
+            if (home / "inbox" / folder / name).exists():
+                return folder
+        return None
+
+    wait_until(where, timeout, f"{name} was not processed within {timeout} s")
+    return where() or ""
+
+
+def outcome(home: Path, request_id: str) -> dict:
+    return json.loads((home / "spool" / "done" / f"{request_id}.json").read_text())
