@@ -116,15 +116,11 @@ class Worker:
         self.events.publish(Event(outcome.state, request, outcome.data))  # type: ignore[arg-type]
 
     def _speak(self, request: SpeechRequest) -> dict[str, Any]:
-        voice = self.registry.get(request.voice or "")
-        latents = self.registry.latents(voice)
-        params = self.config.sampling.model_copy(update=voice.sampling)
+        """Synthesise ``request`` into its outputs; returns the 'done' event data."""
         started = time.monotonic()
-        stream = self._beating(
-            self.engine.stream(request.text, request.language or "en", latents, params, cancel=self._cancel)
-        )
-        chunks: list[np.ndarray] = []
         data: dict[str, Any] = {}
+        stream = self._beating(self._render(request, data))
+        chunks: list[np.ndarray] = []
         save = request.output in ("file", "both")
         if request.output in ("play", "both"):
             result = self._play(stream, chunks)
@@ -144,6 +140,13 @@ class Worker:
         if save and not self._cancel.is_set():
             data["file"] = sinks.save(self.config.output_dir, request.file_stem, audio, SAMPLE_RATE).name
         return data
+
+    def _render(self, request: SpeechRequest, data: dict[str, Any]) -> Iterator[np.ndarray]:
+        """The audio of ``request`` as 24 kHz chunks; may add facts about the take to ``data``."""
+        voice = self.registry.get(request.voice or "")
+        latents = self.registry.latents(voice)
+        params = self.config.sampling.model_copy(update=voice.sampling)
+        return self.engine.stream(request.text, request.language or "en", latents, params, cancel=self._cancel)
 
     def _beating(self, stream: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         """Pass chunks through, recording that synthesis is making progress (for the watchdog)."""
