@@ -126,6 +126,10 @@ class Daemon:
         if settings.inbox.enabled:
             self._start(Inbox(settings.paths.inbox, self.intake, self.spool,
                               settle=settings.inbox.settle_seconds, rescan=settings.inbox.rescan_seconds))  # fmt: skip
+        if settings.mqtt.enabled:
+            from .mqtt import MqttBridge
+
+            self._start(MqttBridge(settings.mqtt, self.intake, self.worker, self.registry, settings.paths.cache))
 
     def _start(self, component) -> None:  # noqa: ANN001 - anything with start() and stop()
         component.start()

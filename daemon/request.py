@@ -36,6 +36,7 @@ class SpeechRequest(BaseModel):
     language: str | None = None
     output: OutputMode | None = None
     priority: Literal["normal", "urgent"] = "normal"
+    volume: float | None = Field(None, ge=0, le=1, description="playback gain, 0 to 1")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,120}$", description="output file stem")
     source: str = "api"
     context: dict[str, str] = Field(default_factory=dict, description="source-specific reply data")
@@ -74,12 +75,12 @@ class Limits(BaseModel):
 
 
 def make_request(data: dict[str, Any], limits: Limits, **fixed: Any) -> SpeechRequest:
-    """Validate ``data`` (user fields) plus ``fixed`` (source-set fields) into a SpeechRequest."""
+    """Validate ``data`` (user fields) plus ``fixed`` (source-set fields, which win) into a SpeechRequest."""
     unexpected = {"source", "context", "created", "name"} & data.keys()
     if unexpected:
         raise RequestError(f"field(s) {', '.join(sorted(unexpected))} may not be set in a request")
     try:
-        request = SpeechRequest(**data, **fixed)
+        request = SpeechRequest(**{**data, **fixed})
     except ValidationError as exc:
         raise RequestError(_describe(exc)) from None
     if len(request.text) > limits.max_text_length:

@@ -77,6 +77,31 @@ class InboxSettings(Section):
     rescan_seconds: float = Field(30, gt=0)
 
 
+class MqttSettings(Section):
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    client_id: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,64}$")
+    topic_prefix: str = Field("voice", pattern=r"^[^#+$][^#+]*$")
+    share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    keepalive: int = Field(60, ge=5, le=3600)
+    session_expiry_hours: float = Field(24, ge=0)
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    tls_verify: bool = True
+    max_payload_bytes: int = Field(65536, ge=64, le=10_000_000)
+    voice_topics: bool = True
+    discovery: bool = True
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[^#+$][^#+]*$")
+    hermes: bool = True
+    hermes_site_ids: list[str] = ["default"]
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -95,6 +120,7 @@ class Settings(BaseSettings):
     output: OutputSettings = OutputSettings()
     queue: QueueSettings = QueueSettings()
     inbox: InboxSettings = InboxSettings()
+    mqtt: MqttSettings = MqttSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,7 @@ class VoiceRegistry:
         self.voices_dir = voices_dir
         self.cache = cache
         self.engine = engine
+        self.listeners: list[Callable[[], None]] = []  # called after any voice appeared, changed or went
         self._voices: dict[str, Voice] = {}
         self._lock = threading.Lock()
 
@@ -132,6 +133,7 @@ class VoiceRegistry:
                 log.info("voice %s removed", name)
                 if removed.key:
                     self.cache.forget(removed.key)
+                self._notify()
             self._error_file(name).unlink(missing_ok=True)
             return None
         signature = _signature(files + [self.voices_dir / f"{name}{SETTINGS_SUFFIX}"])
@@ -146,6 +148,7 @@ class VoiceRegistry:
         if previous is not None and previous.key and previous.key != voice.key:
             self.cache.forget(previous.key)
         self._report(voice)
+        self._notify()
         return voice
 
     def get(self, name: str) -> Voice:
@@ -188,6 +191,13 @@ class VoiceRegistry:
             return None
         self.latents(waiting[0])
         return waiting[0].name
+
+    def _notify(self) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("voice listener %r failed", listener)
 
     def _require_engine(self) -> Engine:
         if self.engine is None:

@@ -123,7 +123,7 @@ class Worker:
         chunks: list[np.ndarray] = []
         save = request.output in ("file", "both")
         if request.output in ("play", "both"):
-            result = self._play(stream, chunks)
+            result = self._play(stream, chunks, request.volume)
             if result.first_audio_at is not None:
                 data["first_audio_seconds"] = round(result.first_audio_at - started, 3)
             if result.stopped:
@@ -154,13 +154,13 @@ class Worker:
             self.heartbeat = time.monotonic()
             yield chunk
 
-    def _play(self, stream: Any, chunks: list[np.ndarray]) -> sinks.PlaybackResult:
+    def _play(self, stream: Any, chunks: list[np.ndarray], volume: float | None) -> sinks.PlaybackResult:
         """Feed the player chunk by chunk while synthesis goes on; wait until it has been heard."""
         announcement = self.player.announce()
         try:
             for chunk in stream:
                 chunks.append(chunk)
-                announcement.feed(chunk)
+                announcement.feed(chunk if volume is None else chunk * np.float32(volume))
         finally:
             announcement.finish()
         return announcement.wait()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from tests.support.broker import Broker, Listener
 from tests.support.daemonproc import FAST, DaemonProcess, StartDaemon, daemon_command  # noqa: F401
 from tests.support.pulse import PulseServer
 
@@ -128,3 +129,24 @@ def start_daemon(home: Path, tiny_model: Path, pulse: PulseServer) -> Iterator[S
     for daemon in started:
         if daemon.process.poll() is None:
             daemon.kill()
+
+
+@pytest.fixture
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real mosquitto with persistence on a free loopback port."""
+    server = Broker(tmp_path_factory.mktemp("broker")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def listener(broker: Broker) -> Iterator[Listener]:
+    """A client recording voice/#, hermes/# and homeassistant/#."""
+    client = Listener(broker, ["voice/#", "hermes/#", "homeassistant/#"])
+    yield client
+    client.close()
+
+
+def mqtt_config(broker: Broker, extra: str = "") -> str:
+    """Config text enabling MQTT against ``broker`` (append to FAST or another config)."""
+    return f'\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\nclient_id = "vd-test"\n{extra}\n'
