@@ -38,7 +38,8 @@ def test_drop_folder_good_and_bad_requests(start_daemon: StartDaemon, home: Path
         "ghost.json": (json.dumps({"text": "hi", "voice": "ghost"}), "unknown voice 'ghost'"),
         "long.txt": ("word " * 100, "the maximum is 200"),
         "array.json": ("[1, 2]", "must be an object"),
-        "extra.json": (json.dumps({"text": "hi", "volume": 3}), "unknown field 'volume'"),
+        "extra.json": (json.dumps({"text": "hi", "pitch": 3}), "unknown field 'pitch'"),
+        "loud.json": (json.dumps({"text": "hi", "volume": 3}), "volume: Input should be less than or equal to 1"),
     }
     for name, (content, _) in bad.items():
         drop(home, name, content)

@@ -41,7 +41,7 @@ def entity_states(client: Listener, count_before: int) -> dict[str, str] | None:
     return dict(json.loads(reports[-1].payload)) if len(reports) > count_before else None
 
 
-def report(client: Listener, timeout: float = 10) -> dict[str, str]:
+def report(client: Listener, timeout: float = 30) -> dict[str, str]:
     before = len(client.on("test/entities"))
     client.publish("test/report", "now")
     return client.wait_for(lambda: entity_states(client, before), timeout, "Home Assistant's entity report")
@@ -53,7 +53,10 @@ def wait_states(client: Listener, predicate, timeout: float, what: str) -> dict[
 
     def check() -> dict[str, str] | None:
         nonlocal seen
-        seen = report(client)
+        try:
+            seen = report(client)
+        except AssertionError:  # a busy Home Assistant answers late: ask again
+            return None
         return seen if predicate(seen) else None
 
     try:
@@ -72,7 +75,7 @@ def test_home_assistant_discovers_the_device_and_makes_it_speak(
         client.wait_for(lambda: client.on("homeassistant/status"), 240, f"Home Assistant online\n{hass.log_tail()}")
 
         states = wait_states(client, lambda s: ENTITIES <= s.keys() and "unavailable" not in
-                             [s[e] for e in ENTITIES if not e.startswith(("notify.", "button."))], 60,
+                             [s[e] for e in ENTITIES if not e.startswith(("notify.", "button."))], 120,
                              "the daemon's entities, available")  # fmt: skip
         assert states[f"binary_sensor.{NODE}_speaking"] == "off"
         assert states[f"select.{NODE}_default_voice"] == "default"
@@ -85,12 +88,12 @@ def test_home_assistant_discovers_the_device_and_makes_it_speak(
         client.publish("test/select", "anna")
         client.wait_for(lambda: [m for m in client.on("voice/default_voice") if m.payload == b"anna"], 30,
                         "the default voice set from Home Assistant")  # fmt: skip
-        wait_states(client, lambda s: s.get(f"select.{NODE}_default_voice") == "anna", 30, "select state anna")
+        wait_states(client, lambda s: s.get(f"select.{NODE}_default_voice") == "anna", 90, "select state anna")
 
         client.publish("test/press", "now")
         client.wait_for(lambda: client.on("voice/stop"), 30, "the stop button pressed in Home Assistant")
 
         daemon.stop()
-        wait_states(client, lambda s: s.get(f"sensor.{NODE}_queue") == "unavailable", 30, "entities unavailable")
+        wait_states(client, lambda s: s.get(f"sensor.{NODE}_queue") == "unavailable", 90, "entities unavailable")
     finally:
         client.close()
