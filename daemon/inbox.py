@@ -10,7 +10,6 @@ spool: finished ones are filed, unknown ones are submitted again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 from .errors import DuplicateRequest, QueueFull, RequestError, VoiceDaemonError
 from .events import Event
 from .intake import Intake
-from .request import SpeechRequest, make_request
+from .request import SpeechRequest, decode_fields, make_request
 from .sinks import safe_name
 from .spool import Outcome, Spool
 from .watching import SettledFiles
@@ -88,23 +87,8 @@ class Inbox:
             self.intake.reject(request, exc)
 
     def _parse(self, claimed: Path) -> SpeechRequest:
-        raw = claimed.read_bytes()
         limits = self.intake.limits
-        if len(raw) > limits.max_payload_bytes:
-            raise RequestError(f"file is {len(raw)} bytes, the maximum is {limits.max_payload_bytes}")
-        try:
-            body = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise RequestError(f"file is not UTF-8 text (byte {exc.start})") from None
-        if claimed.suffix == ".json":
-            try:
-                data = json.loads(body)
-            except json.JSONDecodeError as exc:
-                raise RequestError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-            if not isinstance(data, dict):
-                raise RequestError("a .json request must be an object with at least a 'text' field")
-        else:
-            data = {"text": body}
+        data = decode_fields(claimed.read_bytes(), limits, "file", is_json=claimed.suffix == ".json")
         data.setdefault("id", _derived_id(claimed))
         fixed = {"source": SOURCE, "name": safe_name(claimed.stem), "context": {"file": claimed.name}}
         return make_request(data, limits, **fixed)

@@ -90,24 +90,34 @@ def make_request(data: dict[str, Any], limits: Limits, **fixed: Any) -> SpeechRe
     return request
 
 
-def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest:
-    """A JSON object with ``text`` and optional fields, or plain UTF-8 text meaning just the text."""
-    if len(payload) > limits.max_payload_bytes:
-        raise RequestError(f"payload is {len(payload)} bytes, the maximum is {limits.max_payload_bytes}")
+def decode_fields(raw: bytes, limits: Limits, what: str, is_json: bool | None = None) -> dict[str, Any]:
+    """The user fields in ``raw``: a JSON object, or plain UTF-8 text meaning just the text.
+
+    ``is_json`` says which it is; None decides by the first character.  ``what`` names the input
+    in error messages ("payload", "file").
+    """
+    if len(raw) > limits.max_payload_bytes:
+        raise RequestError(f"{what} is {len(raw)} bytes, the maximum is {limits.max_payload_bytes}")
     try:
-        body = payload.decode("utf-8")
+        body = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise RequestError(f"payload is not UTF-8 text (byte {exc.start})") from None
-    stripped = body.lstrip()
-    if not stripped.startswith(("{", "[")):
-        return make_request({"text": body}, limits, **fixed)
+        raise RequestError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    if is_json is None:
+        is_json = body.lstrip().startswith(("{", "["))
+    if not is_json:
+        return {"text": body}
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise RequestError(f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise RequestError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(data, dict):
-        raise RequestError("a JSON payload must be an object with at least a 'text' field")
-    return make_request(data, limits, **fixed)
+        raise RequestError(f"{what} must be an object with at least a 'text' field")
+    return data
+
+
+def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest:
+    """A JSON object with ``text`` and optional fields, or plain UTF-8 text meaning just the text."""
+    return make_request(decode_fields(payload, limits, "payload"), limits, **fixed)
 
 
 def _describe(exc: ValidationError) -> str:

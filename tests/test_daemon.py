@@ -14,6 +14,7 @@ import soundfile as sf
 from tests.conftest import clip_longer_than
 from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed, wait_until
 
+
 def test_ready_status_watchdog_and_clean_stop(start_daemon: StartDaemon) -> None:
     daemon = start_daemon(env={"WATCHDOG_USEC": "1000000"})
     time.sleep(2.5)

@@ -27,7 +27,7 @@ def test_request_to_event_latency(start_daemon: StartDaemon, broker: Broker, lis
         request_id = f"latency-{n}"
         sent = time.monotonic()
         listener.publish("voice/say", {"id": request_id, "text": "The front door is open."})
-        listener.wait_for(lambda: any(e["state"] == "done" for e in listener.events(request_id)), 60, "done")
+        listener.wait_for(lambda rid=request_id: any(e["state"] == "done" for e in listener.events(rid)), 60, "done")
         arrivals = {m.json()["state"]: m.at for m in listener.on("voice/event") if m.json()["id"] == request_id}
         assert list(arrivals) == ["queued", "started", "done"]
         for state in delays:

@@ -1,7 +1,6 @@
 """Complete-file detection: slow writers, renames, deletions and rescans, on a real folder."""
 
 import os
-import threading
 import time
 from pathlib import Path
 

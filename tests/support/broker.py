@@ -51,7 +51,8 @@ class Broker:
                 return self
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"mosquitto did not start: {self.process.stderr.read() if self.process.stderr else ''}")
+                    detail = self.process.stderr.read() if self.process.stderr else ""
+                    raise RuntimeError(f"mosquitto did not start: {detail}") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
