@@ -1,10 +1,11 @@
 """The automated quality score of a synthesised take against its voice.
 
 Each component turns one measured figure into a score from 0 (bad) to 1 (good) by a linear
-ramp between two thresholds, and names the reason when it is below 1.  The take's score is the
-weighted geometric mean of the components it has (duration needs the text, similarity a
-voice), so one failed component pulls the whole score down.  The thresholds and the corpus
-figures behind them are in docs/quality.md.
+ramp between two thresholds (0.5 halfway, the line between acceptable and not), and names the
+reason when it is below 1.  The take's score is the product of the component scores it has
+(duration needs the text, similarity a voice): read each as the chance that the aspect is fine,
+the product is the chance that all are, so one failed component fails the take.  The
+thresholds and the corpus figures behind them are in docs/quality.md.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ SIMILARITY_BAD, SIMILARITY_GOOD = 0.70, 0.85
 # Expected speaking rate in characters per second, and the duration ratios around it.
 CHARS_PER_SECOND = {"zh-cn": 4.5, "ja": 7.0, "ko": 7.0}
 DEFAULT_CHARS_PER_SECOND = 15.0
-RATIO_BAD_SHORT, RATIO_OK_SHORT, RATIO_OK_LONG, RATIO_BAD_LONG = 0.35, 0.6, 1.6, 2.5
+RATIO_BAD_SHORT, RATIO_OK_SHORT, RATIO_OK_LONG, RATIO_BAD_LONG = 0.35, 0.65, 1.6, 2.5
 DURATION_SLACK_SECONDS = 0.5  # short texts: a little breath either side is no babbling
 # Silence: the longest pause inside speech, and silence before or after it.
 PAUSE_GOOD, PAUSE_BAD = 1.7, 3.0
@@ -35,9 +36,8 @@ CLIPPED_GOOD, CLIPPED_BAD = 0.001, 0.01
 QUIET_GOOD, QUIET_BAD = -40.0, -55.0
 LOUD_GOOD, LOUD_BAD = -12.0, -6.0
 
-WEIGHTS = {"similarity": 0.35, "duration": 0.25, "silence": 0.15, "clipping": 0.1, "loudness": 0.15}
-_FLOOR = 0.001  # a component at 0 counts as this, so the mean stays defined
 _ACTIVE_BELOW_LOUD_DB = 30.0  # a frame is speech when within this of the loud (95th percentile) level
+_SILENT_FRAME_DBFS = -90.0  # and above this
 _HANGOVER_FRAMES = 25
 
 
@@ -94,7 +94,7 @@ def measure(clip: Clip) -> Measures:
     samples = np.asarray(clip.samples, dtype=np.float32)
     peak = dbfs(float(np.max(np.abs(samples)))) if len(samples) else -240.0
     levels = frame_levels(samples, clip.sample_rate)
-    active = (levels > float(np.percentile(levels, 95)) - _ACTIVE_BELOW_LOUD_DB) & (levels > SILENT_PEAK_DBFS)
+    active = (levels > float(np.percentile(levels, 95)) - _ACTIVE_BELOW_LOUD_DB) & (levels > _SILENT_FRAME_DBFS)
     if peak < SILENT_PEAK_DBFS or not active.any():
         return Measures(clip.seconds, 0.0, 0.0, clip.seconds, 0.0, -240.0, peak, 0.0)
     where = np.flatnonzero(active)
@@ -135,10 +135,8 @@ def score_take(
 
 
 def combine(components: Sequence[Component]) -> float:
-    """Weighted geometric mean of the component scores (weights renormalised to those present)."""
-    weights = [WEIGHTS[component.name] for component in components]
-    logs = [w * math.log(max(c.score, _FLOOR)) for w, c in zip(weights, components, strict=True)]
-    return math.exp(sum(logs) / sum(weights)) if weights else 0.0
+    """The product of the component scores."""
+    return math.prod(component.score for component in components)
 
 
 def ramp(value: float, bad: float, good: float) -> float:
