@@ -9,9 +9,9 @@ docs/quality.md.
 from __future__ import annotations
 
 import functools
-import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,8 +20,6 @@ from .audio import Clip, resample
 
 if TYPE_CHECKING:
     from .engine import Engine
-
-log = logging.getLogger(__name__)
 
 ENCODER_RATE = 16_000
 _MIN_TRIMMED_SECONDS = 0.5  # below this, silence trimming removed the take: embed it untrimmed
@@ -45,7 +43,8 @@ def embed(clip: Clip) -> np.ndarray:
     trimmed = audio.trim_long_silences(samples)
     if len(trimmed) >= _MIN_TRIMMED_SECONDS * ENCODER_RATE:
         samples = trimmed
-    return np.asarray(_voice_encoder().embed_utterance(samples), dtype=np.float32)
+    with _one_thread():
+        return np.asarray(_voice_encoder().embed_utterance(samples), dtype=np.float32)
 
 
 def embed_voice(clips: Sequence[Clip]) -> np.ndarray:
@@ -82,6 +81,19 @@ def equal_error_rate(same: Sequence[float], different: Sequence[float]) -> tuple
         if abs(frr - far) < best[0]:
             best = (abs(frr - far), (frr + far) / 2, float(threshold))
     return float(best[1]), best[2]
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread: the small LSTM gains nothing from more, and loses a lot under load."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

@@ -1,0 +1,59 @@
+"""The quality guard: a take below quality.min_score is made again with a new seed; the best is used."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from daemon.audio import Clip, decode
+from daemon.guard import QualityGuard
+from daemon.quality import score_take
+from daemon.request import SpeechRequest
+from daemon.settings import QualitySettings
+from daemon.similarity import embed_voice
+from daemon.voices import Voice
+from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed
+
+
+def guard_takes(engine, reference: Path, min_score: float, max_retries: int = 2):  # noqa: ANN001, ANN201
+    latents = engine.conditioning([decode(reference)])
+    seeds: list[int | None] = []
+
+    def take(seed: int | None):  # noqa: ANN202
+        seeds.append(seed)
+        return engine.stream("The garage door is open.", "en", latents, seed=seed)
+
+    guard = QualityGuard(QualitySettings(enabled=True, min_score=min_score, max_retries=max_retries))
+    data: dict = {}
+    request = SpeechRequest(text="The garage door is open.", language="en")
+    audio = np.concatenate(list(guard.render(take, Voice("default", files=(reference,)), request, 1.0, data)))
+    return audio, data["quality"], seeds
+
+
+def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, reference: Path) -> None:  # noqa: ANN001
+    audio, quality, seeds = guard_takes(engine, reference, min_score=0.99)
+    assert quality["takes"] == 3 and len(quality["scores"]) == 3
+    assert seeds[0] is None and len(set(seeds[1:])) == 2 and None not in seeds[1:]
+    assert quality["score"] == max(quality["scores"]) and quality["reasons"]
+    rescored = score_take(Clip(audio, 24_000), embed_voice([decode(reference)]), "The garage door is open.")
+    assert rescored.score == quality["score"]
+
+
+def test_a_passing_take_is_used_at_once(engine, reference: Path) -> None:  # noqa: ANN001
+    _, quality, seeds = guard_takes(engine, reference, min_score=0.0)
+    assert quality["takes"] == 1 and seeds == [None]
+
+
+def test_the_daemon_guard_regenerates_and_reports_the_score(start_daemon: StartDaemon, home: Path) -> None:
+    daemon = start_daemon(FAST + "[quality]\nenabled = true\nmin_score = 0.9\nmax_retries = 1\n")
+    drop(home, "door.json", json.dumps({"text": "The garage door is open.", "id": "door"}))
+    assert wait_filed(home, "door.json", 120) == "done"
+    quality = outcome(home, "door")["data"]["quality"]
+    assert quality["takes"] == 2 and quality["score"] == max(quality["scores"]) < 0.9
+    log = daemon.log()
+    assert "quality guard on" in log and "request door: take 1 scored" in log and "new take with seed" in log
+    assert f"request door: quality {quality['score']:.2f}" in log
+    saved = decode(home / "output" / "door.wav")
+    assert saved.sample_rate == 24_000 and saved.seconds > 0.5
