@@ -7,14 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.audio import Clip, decode
+from daemon.audio import Clip, decode, resample
 from daemon.guard import QualityGuard
-from daemon.quality import score_take
+from daemon.quality import measure, score_take
 from daemon.request import SpeechRequest
 from daemon.settings import QualitySettings
 from daemon.similarity import embed_voice
 from daemon.voices import Voice
+from tests.conftest import clips_of
 from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed
+
+FILLER = "the quick brown fox jumps over the lazy dog " * 20
 
 
 def guard_takes(engine, reference: Path, min_score: float, max_retries: int = 2):  # noqa: ANN001, ANN201
@@ -44,6 +47,24 @@ def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, reference: Pa
 def test_a_passing_take_is_used_at_once(engine, reference: Path) -> None:  # noqa: ANN001
     _, quality, seeds = guard_takes(engine, reference, min_score=0.0)
     assert quality["takes"] == 1 and seeds == [None]
+
+
+def test_the_best_real_take_is_used(corpus: Path, reference: Path) -> None:
+    """Real speech stands in for takes: runaway (x3), truncated (40 %), runaway again."""
+    clip = decode(reference)
+    samples = resample(clip.samples, clip.sample_rate, 24_000)
+    speech = Clip(samples, 24_000)
+    takes = [np.tile(samples, 3), samples[: int(0.4 * len(samples))], np.tile(samples, 3)]
+    text = FILLER[: int(measure(speech).speech_seconds * 15)]
+    guard = QualityGuard(QualitySettings(enabled=True, min_score=0.99, max_retries=2))
+    data: dict = {}
+    request = SpeechRequest(text=text, language="en")
+    voice = Voice("v", files=tuple(p for p in clips_of(corpus, "367") if p != reference)[:4])
+    chosen = list(guard.render(lambda seed: iter([takes.pop(0)]), voice, request, 1.0, data))
+    scores = data["quality"]["scores"]
+    assert len(scores) == 3 and scores[0] == scores[2] == 0 and data["quality"]["score"] == scores[1] > 0
+    assert len(chosen[0]) == int(0.4 * len(samples))
+    assert any("truncated" in reason for reason in data["quality"]["reasons"])
 
 
 def test_the_daemon_guard_regenerates_and_reports_the_score(start_daemon: StartDaemon, home: Path) -> None:
