@@ -103,7 +103,7 @@ class RatingStore:
 
     def rate(self, take_id: str, rating: int) -> None:
         """Record a MOS rating (1-5) of ``take_id``."""
-        if not isinstance(rating, int) or not 1 <= rating <= 5:
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             raise RequestError(f"a rating is a whole number from 1 to 5, not {rating!r}")
         self.take(take_id)
         with self._db() as db:

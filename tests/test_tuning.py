@@ -12,7 +12,8 @@ import pytest
 
 from daemon.engine import SamplingParams
 from daemon.latents import LatentsCache
-from daemon.tuning import GRID, candidates
+from daemon.ratings import RatingStore
+from daemon.tuning import GRID, Tuner, candidates
 from daemon.voices import VoiceRegistry
 from tests.conftest import clips_of, write_config
 from tests.support.daemonproc import StartDaemon, daemon_command, drop, wait_filed
@@ -51,6 +52,21 @@ def test_registry_applies_a_tuned_clip_subset(anna: Path, home: Path) -> None:
     assert voice.describe_tuning() == f"top_k=20, clips={names[0]}"
     settings.write_text(json.dumps({"clips": ["gone.flac"]}))
     assert [p.name for p in registry.refresh("anna").files] == names  # type: ignore[union-attr]
+
+
+def test_human_ratings_count_in_the_next_tuning(anna: Path, home: Path, engine) -> None:  # noqa: ANN001
+    registry = VoiceRegistry(home / "voices", LatentsCache(home / "cache"), engine)
+    registry.scan()
+    store = RatingStore(home / "cache" / "ratings.sqlite")
+    tuner = Tuner(engine, registry, SamplingParams(), store)
+    first = tuner.run(registry.get("anna"), ["Hi."], "en", 2, seed=1)
+    assert all(result.human is None for result in first) and len(store.takes("anna")) == 2
+    loser = first[-1].candidate
+    for take in store.takes("anna"):
+        store.rate(take.id, 5 if take.settings == loser.settings() else 1)
+    again = {json.dumps(r.candidate.settings()): r for r in tuner.run(registry.get("anna"), ["Hi."], "en", 2, seed=1)}
+    assert again[json.dumps(loser.settings())].human == 1.0
+    assert [r.human for r in again.values()].count(0.0) == 1
 
 
 def test_tune_writes_settings_that_a_restarted_daemon_uses(
