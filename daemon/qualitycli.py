@@ -164,6 +164,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise RequestError("--candidates must be at least 1")
     language = normalize_language(args.language or settings.synthesis.language)
     cloning = VoiceCloning(settings)
+    check = VoiceRegistry(settings.paths.voices, cloning.cache)
+    check.scan()
+    check.get(args.voice)  # an unknown voice fails before the model is loaded
     registry = VoiceRegistry(settings.paths.voices, cloning.cache, cloning.engine)
     registry.refresh(args.voice)
     voice = registry.get(args.voice)
