@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .audio import AUDIO_SUFFIXES, Clip
-from .engine import Engine, Latents
+from .engine import Engine, Latents, SamplingParams
 from .errors import ReferenceRejected, UnknownVoice
 from .latents import LatentsCache, latents_key
 from .validation import Verdict, validate_file
@@ -245,9 +245,11 @@ class VoiceRegistry:
     def _settings_of(self, name: str) -> dict[str, Any]:
         path = self.voices_dir / f"{name}{SETTINGS_SUFFIX}"
         try:
-            return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable voice settings %s: %s", path, exc)
+            settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            SamplingParams(**settings.get("sampling", {}))  # a bad value must not reach the model
+            return settings
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("ignoring unusable voice settings %s: %s", path, exc)
             return {}
 
     def _report(self, voice: Voice) -> None:

@@ -52,6 +52,8 @@ def test_registry_applies_a_tuned_clip_subset(anna: Path, home: Path) -> None:
     assert voice.describe_tuning() == f"top_k=20, clips={names[0]}"
     settings.write_text(json.dumps({"clips": ["gone.flac"]}))
     assert [p.name for p in registry.refresh("anna").files] == names  # type: ignore[union-attr]
+    settings.write_text(json.dumps({"sampling": {"temperature": "hot"}}))
+    assert registry.refresh("anna").sampling == {}  # type: ignore[union-attr]
 
 
 def test_human_ratings_count_in_the_next_tuning(anna: Path, home: Path, engine) -> None:  # noqa: ANN001
