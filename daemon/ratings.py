@@ -8,6 +8,7 @@ the preferred take of two with the same voice and text (or none).
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import random
 import secrets
@@ -121,23 +122,30 @@ class RatingStore:
                        (take_a, take_b, preferred, time.time()))  # fmt: skip
 
     def next_task(self, rng: random.Random | None = None) -> dict[str, Any]:
-        """A blind task: rate the least-rated take, or (half the time) compare two of one text."""
+        """A blind task: rate a least-rated take, or compare a least-compared pair of takes.
+
+        A pair (two takes of one voice and text) comes up once it has been compared fewer times
+        than every take has been rated, so each take is first rated alone, then compared.
+        Ties are broken at random, and so is which take of a pair is A.
+        """
         rng = rng or random.Random()
         with self._db() as db:
-            counts = db.execute("SELECT t.id, t.voice, t.text, COUNT(m.id) AS n FROM takes t "
-                                "LEFT JOIN mos m ON m.take = t.id GROUP BY t.id").fetchall()  # fmt: skip
-        if not counts:
+            takes = db.execute("SELECT t.id, t.voice, t.text, COUNT(m.id) AS n FROM takes t "
+                               "LEFT JOIN mos m ON m.take = t.id GROUP BY t.id").fetchall()  # fmt: skip
+            compared = db.execute("SELECT take_a, take_b FROM ab").fetchall()
+        if not takes:
             return {"kind": "none"}
-        groups: dict[tuple[str, str], list[str]] = {}
-        for row in counts:
-            groups.setdefault((row["voice"], row["text"]), []).append(row["id"])
-        pairs = [ids for ids in groups.values() if len(ids) > 1]
-        if pairs and rng.random() < 0.5:
-            a, b = rng.sample(rng.choice(pairs), 2)
+        ratings = {row["id"]: row["n"] for row in takes}
+        times = [frozenset(row) for row in compared]
+        pairs = {frozenset((a["id"], b["id"])): times.count(frozenset((a["id"], b["id"])))
+                 for a, b in itertools.combinations(takes, 2) if (a["voice"], a["text"]) == (b["voice"], b["text"])}
+        if pairs and min(pairs.values()) < min(ratings.values()):
+            least = sorted(sorted(pair) for pair, n in pairs.items() if n == min(pairs.values()))
+            a, b = rng.sample(rng.choice(least), 2)
             return {"kind": "ab", "a": a, "b": b, "text": self.take(a).text}
-        fewest = min(row["n"] for row in counts)
-        row = rng.choice([row for row in counts if row["n"] == fewest])
-        return {"kind": "mos", "take": row["id"], "text": row["text"]}
+        fewest = min(ratings.values())
+        take = self.take(rng.choice(sorted(t for t, n in ratings.items() if n == fewest)))
+        return {"kind": "mos", "take": take.id, "text": take.text}
 
     def ratings(self, voice: str | None = None) -> list[dict[str, Any]]:
         """Every MOS rating and A/B preference, joined with its take(s)."""

@@ -57,10 +57,20 @@ def test_store_records_ratings_and_preferences(store: RatingStore, tmp_path: Pat
     human = store.human_scores("anna")
     assert human['{"sampling":{"temperature":0.5}}'] == pytest.approx((1.0 + 0.75) / 2)
     assert human['{"sampling":{"temperature":0.9}}'] == pytest.approx((0.25 + 0.25) / 2)
-    kinds = {store.next_task(random.Random(seed))["kind"] for seed in range(20)}
-    assert kinds == {"mos", "ab"}
-    mos_takes = {task["take"] for seed in range(20) if (task := store.next_task(random.Random(seed)))["kind"] == "mos"}
-    assert mos_takes == {other}  # the least-rated take comes first
+    assert {store.next_task(random.Random(seed))["take"] for seed in range(10)} == {other}  # least rated first
+    store.rate(other, 3)
+    tasks = [store.next_task(random.Random(seed)) for seed in range(10)]
+    assert {task["kind"] for task in tasks} == {"mos"}  # the pair was compared twice, each take rated once
+    store.rate(first, 4)
+    store.rate(second, 4)
+    store.rate(other, 4)
+    tasks = [store.next_task(random.Random(seed)) for seed in range(10)]
+    assert {task["kind"] for task in tasks} == {"mos"}
+    store.rate(first, 4)
+    store.rate(second, 4)
+    store.rate(other, 4)
+    tasks = [store.next_task(random.Random(seed)) for seed in range(10)]
+    assert {task["kind"] for task in tasks} == {"ab"} and {task["a"] for task in tasks} == {first, second}
 
 
 def test_http_api_rejects_bad_input(store: RatingStore, tmp_path: Path) -> None:
@@ -87,11 +97,12 @@ def test_http_api_rejects_bad_input(store: RatingStore, tmp_path: Path) -> None:
 
 @pytest.fixture
 def eval_server(home: Path, tiny_model: Path) -> Iterator[tuple[str, Path]]:
-    """``voice-daemon eval`` serving one take (added with ``eval --add``), as a subprocess."""
+    """``voice-daemon eval`` serving two takes of one text (added with ``eval --add``), as a subprocess."""
     db = home / "cache" / "ratings.sqlite"
     config = write_config(home, tiny_model, "[quality]\neval_port = 0\n")
-    added = subprocess.run(daemon_command("--config", str(config), "eval", "--add", str(wav(home / "take.wav")),
-                                          "--voice", "default", "--text", "The door is open."),
+    takes = [str(wav(home / "a.wav")), str(wav(home / "b.wav", 1.5, seed=1))]
+    added = subprocess.run(daemon_command("--config", str(config), "eval", "--add", *takes, "--voice", "default",
+                                          "--text", "The door is open."),
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert added.returncode == 0, added.stderr
     process = subprocess.Popen(daemon_command("--config", str(config), "eval"), stdout=subprocess.PIPE, text=True)
@@ -100,6 +111,21 @@ def eval_server(home: Path, tiny_model: Path) -> Iterator[tuple[str, Path]]:
     yield line.split()[3], db
     process.terminate()
     process.wait(30)
+
+
+def listen_and_click(page, play: list[str], choice: str, screenshot: Path | None = None) -> None:  # noqa: ANN001
+    """Play each take to its end (its button gets a tick), then click ``choice``."""
+    from playwright.sync_api import expect
+
+    button = page.get_by_role("button", name=choice)
+    expect(button).to_be_disabled()  # not before every take was heard
+    for name in play:
+        page.get_by_role("button", name=name, exact=True).click()
+        expect(page.get_by_role("button", name=f"{name} \u2713")).to_be_visible(timeout=20_000)
+    expect(button).to_be_enabled()
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot))
+    button.click()
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/setup --test)")
@@ -112,17 +138,18 @@ def test_listening_page_in_headless_chromium(eval_server: tuple[str, Path], tmp_
         page = browser.new_page()
         page.goto(url)
         expect(page.get_by_text("The door is open.")).to_be_visible()
-        good = page.get_by_role("button", name="4 Good")
-        expect(good).to_be_disabled()  # not before the take was heard
-        page.get_by_role("button", name="Play").click()
-        expect(good).to_be_enabled(timeout=20_000)
-        page.screenshot(path=str(tmp_path / "listening-test.png"))
-        good.click()
+        listen_and_click(page, ["\u25b6 Play"], "4 Good", tmp_path / "listening-test.png")
         expect(page.get_by_text("Saved. 1 rating(s)")).to_be_visible()
+        listen_and_click(page, ["\u25b6 Play"], "2 Poor")
+        expect(page.get_by_text("Saved. 2 rating(s)")).to_be_visible()
+        listen_and_click(page, ["\u25b6 Play A", "\u25b6 Play B"], "A is better", tmp_path / "listening-test-ab.png")
+        expect(page.get_by_text("Saved. 3 rating(s)")).to_be_visible()
         browser.close()
-    print(f"screenshot: {tmp_path / 'listening-test.png'}")
+    print(f"screenshots: {tmp_path / 'listening-test.png'}, {tmp_path / 'listening-test-ab.png'}")
     with sqlite3.connect(db) as connection:
-        assert connection.execute("SELECT rating FROM mos").fetchall() == [(4,)]
+        assert sorted(connection.execute("SELECT rating FROM mos").fetchall()) == [(2,), (4,)]
+        (a, b, preferred), = connection.execute("SELECT take_a, take_b, preferred FROM ab").fetchall()
+        assert preferred == a != b
 
 
 def test_export_writes_csv_summary_and_plot(home: Path, tiny_model: Path, store: RatingStore, tmp_path: Path) -> None:
