@@ -26,10 +26,13 @@ class VoiceSummary:
         return float(np.mean(self.ratings)) if self.ratings else None
 
     def line(self) -> str:
-        mos = f"MOS {self.mos:.2f} ± {np.std(self.ratings):.2f} ({len(self.ratings)} ratings)" if self.ratings \
-            else "no MOS ratings"  # fmt: skip
+        """One line of ``eval --export``'s summary."""
+        mos = "no MOS ratings"
+        if self.ratings:
+            mos = f"MOS {self.mos:.2f} ± {np.std(self.ratings):.2f} ({len(self.ratings)} ratings)"
         score = f"score {np.mean(self.scores):.2f} ({len(self.scores)} scored)" if self.scores else "no scores"
-        return f"{self.voice:20} {self.takes:4} takes  {mos}; {score}; A/B {self.ab_decided} decided, {self.ab_ties} ties"
+        ab = f"A/B {self.ab_decided} decided, {self.ab_ties} ties"
+        return f"{self.voice:20} {self.takes:4} takes  {mos}; {score}; {ab}"
 
 
 def summarise(store: RatingStore) -> list[VoiceSummary]:
@@ -59,7 +62,9 @@ def plot(summaries: list[VoiceSummary], path: Path) -> Path:
     width = 0.8 / max(len(summaries), 1)
     for index, summary in enumerate(summaries):
         counts = [summary.ratings.count(value) for value in range(1, 6)]
-        left.bar(np.arange(1, 6) + (index - len(summaries) / 2 + 0.5) * width, counts, width, label=summary.voice)
+        left.bar(
+            np.arange(1, 6) + (index - len(summaries) / 2 + 0.5) * width, counts, width, label=summary.voice
+        )
         if summary.scores:
             right.hist(summary.scores, bins=np.linspace(0, 1, 21), alpha=0.6, label=summary.voice)
     left.set(title="Listening test: MOS ratings", xlabel="rating", ylabel="count", xticks=range(1, 6))

@@ -66,7 +66,12 @@ class QualityGuard:
         if best is None:
             return iter(())
         report, audio = best
-        data["quality"] = {"score": report.score, "takes": len(scores), "scores": scores, "reasons": report.reasons}
+        data["quality"] = {
+            "score": report.score,
+            "takes": len(scores),
+            "scores": scores,
+            "reasons": report.reasons,
+        }
         log.info("request %s: quality %s, best of %d take(s)", request.id, report.summary(), len(scores))
         return iter([audio])
 

@@ -94,7 +94,9 @@ def measure(clip: Clip) -> Measures:
     samples = np.asarray(clip.samples, dtype=np.float32)
     peak = dbfs(float(np.max(np.abs(samples)))) if len(samples) else -240.0
     levels = frame_levels(samples, clip.sample_rate)
-    active = (levels > float(np.percentile(levels, 95)) - _ACTIVE_BELOW_LOUD_DB) & (levels > _SILENT_FRAME_DBFS)
+    active = (levels > float(np.percentile(levels, 95)) - _ACTIVE_BELOW_LOUD_DB) & (
+        levels > _SILENT_FRAME_DBFS
+    )
     if peak < SILENT_PEAK_DBFS or not active.any():
         return Measures(clip.seconds, 0.0, 0.0, clip.seconds, 0.0, -240.0, peak, 0.0)
     where = np.flatnonzero(active)
@@ -119,7 +121,11 @@ def expected_seconds(text: str, language: str = "en", speed: float = 1.0) -> flo
 
 
 def score_take(
-    clip: Clip, voice: np.ndarray | None = None, text: str | None = None, language: str = "en", speed: float = 1.0
+    clip: Clip,
+    voice: np.ndarray | None = None,
+    text: str | None = None,
+    language: str = "en",
+    speed: float = 1.0,
 ) -> QualityReport:
     """Score ``clip`` against the voice embedding ``voice`` and the ``text`` it should say."""
     facts = measure(clip)
@@ -168,9 +174,14 @@ def _duration(speech: float, text: str, language: str, speed: float) -> Componen
 
 def _silence(facts: Measures) -> Component:
     if facts.speech_seconds == 0:
-        return Component("silence", facts.seconds, "s", 0.0, f"the take is silent (peak {facts.peak_dbfs:.0f} dBFS)")
+        return Component(
+            "silence", facts.seconds, "s", 0.0, f"the take is silent (peak {facts.peak_dbfs:.0f} dBFS)"
+        )
     edge = max(facts.leading_silence, facts.trailing_silence)
-    pause_score, edge_score = ramp(facts.longest_pause, PAUSE_BAD, PAUSE_GOOD), ramp(edge, EDGE_BAD, EDGE_GOOD)
+    pause_score, edge_score = (
+        ramp(facts.longest_pause, PAUSE_BAD, PAUSE_GOOD),
+        ramp(edge, EDGE_BAD, EDGE_GOOD),
+    )
     reasons = []
     if pause_score < 1:
         reasons.append(f"a pause of {facts.longest_pause:.1f} s inside the speech")
@@ -178,7 +189,9 @@ def _silence(facts: Measures) -> Component:
         where = "start" if facts.leading_silence >= facts.trailing_silence else "end"
         reasons.append(f"{edge:.1f} s of silence at the {where}")
     worst = max(facts.longest_pause, edge)
-    return Component("silence", round(worst, 2), "s", min(pause_score, edge_score), "; ".join(reasons) or None)
+    return Component(
+        "silence", round(worst, 2), "s", min(pause_score, edge_score), "; ".join(reasons) or None
+    )
 
 
 def _clipping(fraction: float) -> Component:

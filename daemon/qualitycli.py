@@ -15,10 +15,14 @@ if TYPE_CHECKING:
 
 def register(commands: Any) -> None:
     """Add the quality subcommands to the ``voice-daemon`` parser's ``commands``."""
-    similarity = commands.add_parser("similarity", help="speaker similarity of two recordings (last line: cosine)")
+    similarity = commands.add_parser(
+        "similarity", help="speaker similarity of two recordings (last line: cosine)"
+    )
     similarity.add_argument("reference", type=Path, help="audio file of the voice")
     similarity.add_argument("candidate", type=Path, help="audio file to compare with it")
-    similarity.add_argument("--xtts", action="store_true", help="also ask XTTS's speaker encoder (loads the model)")
+    similarity.add_argument(
+        "--xtts", action="store_true", help="also ask XTTS's speaker encoder (loads the model)"
+    )
     similarity.set_defaults(func=cmd_similarity)
 
     score = commands.add_parser("score", help="automatic quality score of a take against its voice")
@@ -33,10 +37,14 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--db", type=Path, help="ratings database (default: quality.ratings_db)")
     evaluate.add_argument("--host", help="address to serve on (default: quality.eval_host, loopback)")
     evaluate.add_argument("--port", type=int, help="port (default: quality.eval_port; 0 picks a free one)")
-    evaluate.add_argument("--add", type=Path, nargs="+", metavar="WAV", help="add takes (with --voice and --text)")
+    evaluate.add_argument(
+        "--add", type=Path, nargs="+", metavar="WAV", help="add takes (with --voice and --text)"
+    )
     evaluate.add_argument("--voice", help="voice of the takes being added")
     evaluate.add_argument("--text", help="text of the takes being added")
-    evaluate.add_argument("--export", type=Path, metavar="CSV", help="write ratings as CSV, a summary and a PNG plot")
+    evaluate.add_argument(
+        "--export", type=Path, metavar="CSV", help="write ratings as CSV, a summary and a PNG plot"
+    )
     evaluate.set_defaults(func=cmd_eval)
 
     tune = commands.add_parser("tune", help="find and store the best generation settings of a voice")

@@ -99,7 +99,9 @@ class RatingStore:
 
     def takes(self, voice: str | None = None) -> list[Take]:
         with self._db() as db:
-            rows = db.execute("SELECT * FROM takes WHERE ? IS NULL OR voice = ? ORDER BY created", (voice, voice))
+            rows = db.execute(
+                "SELECT * FROM takes WHERE ? IS NULL OR voice = ? ORDER BY created", (voice, voice)
+            )
             return [_take(row) for row in rows]
 
     def rate(self, take_id: str, rating: int) -> None:
@@ -137,8 +139,11 @@ class RatingStore:
             return {"kind": "none"}
         ratings = {row["id"]: row["n"] for row in takes}
         times = [frozenset(row) for row in compared]
-        pairs = {frozenset((a["id"], b["id"])): times.count(frozenset((a["id"], b["id"])))
-                 for a, b in itertools.combinations(takes, 2) if (a["voice"], a["text"]) == (b["voice"], b["text"])}
+        pairs = {
+            frozenset((a["id"], b["id"])): times.count(frozenset((a["id"], b["id"])))
+            for a, b in itertools.combinations(takes, 2)
+            if (a["voice"], a["text"]) == (b["voice"], b["text"])
+        }
         if pairs and min(pairs.values()) < min(ratings.values()):
             least = sorted(sorted(pair) for pair, n in pairs.items() if n == min(pairs.values()))
             a, b = rng.sample(rng.choice(least), 2)
@@ -150,8 +155,10 @@ class RatingStore:
     def ratings(self, voice: str | None = None) -> list[dict[str, Any]]:
         """Every MOS rating and A/B preference, joined with its take(s)."""
         with self._db() as db:
-            mos = db.execute("SELECT 'mos' AS kind, m.at, t.voice, t.text, t.id AS take, m.rating, NULL AS other, "
-                             "NULL AS preferred, t.score, t.settings FROM mos m JOIN takes t ON t.id = m.take")
+            mos = db.execute(
+                "SELECT 'mos' AS kind, m.at, t.voice, t.text, t.id AS take, m.rating, NULL AS other, "
+                "NULL AS preferred, t.score, t.settings FROM mos m JOIN takes t ON t.id = m.take"
+            )
             rows = [dict(row) for row in mos]
             ab = db.execute("SELECT 'ab' AS kind, a.at, t.voice, t.text, a.take_a AS take, NULL AS rating, "
                             "a.take_b AS other, a.preferred, t.score, t.settings FROM ab a JOIN takes t "
@@ -189,4 +196,6 @@ class RatingStore:
 
 
 def _take(row: sqlite3.Row) -> Take:
-    return Take(row["id"], row["voice"], row["text"], json.loads(row["settings"]), row["settings_key"], row["score"])
+    return Take(
+        row["id"], row["voice"], row["text"], json.loads(row["settings"]), row["settings_key"], row["score"]
+    )

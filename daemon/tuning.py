@@ -85,7 +85,9 @@ def candidates(voice: Voice, base: SamplingParams, count: int, rng: random.Rando
 class Tuner:
     """Runs the candidates of one voice through the engine and scores their takes."""
 
-    def __init__(self, engine: Engine, registry: VoiceRegistry, base: SamplingParams, store: RatingStore | None) -> None:
+    def __init__(
+        self, engine: Engine, registry: VoiceRegistry, base: SamplingParams, store: RatingStore | None
+    ) -> None:
         self.engine = engine
         self.registry = registry
         self.base = base

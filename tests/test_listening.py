@@ -41,7 +41,9 @@ def store(tmp_path: Path) -> RatingStore:
 
 def test_store_records_ratings_and_preferences(store: RatingStore, tmp_path: Path) -> None:
     first = store.add_take(wav(tmp_path / "a.wav"), "anna", "Hello.", {"sampling": {"temperature": 0.5}}, 0.8)
-    second = store.add_take(wav(tmp_path / "b.wav", seed=1), "anna", "Hello.", {"sampling": {"temperature": 0.9}}, 0.6)
+    second = store.add_take(
+        wav(tmp_path / "b.wav", seed=1), "anna", "Hello.", {"sampling": {"temperature": 0.9}}, 0.6
+    )
     other = store.add_take(wav(tmp_path / "c.wav"), "bert", "Goodbye.")
     assert store.audio_file(first).read_bytes() == (tmp_path / "a.wav").read_bytes()
     store.rate(first, 5)
@@ -57,7 +59,9 @@ def test_store_records_ratings_and_preferences(store: RatingStore, tmp_path: Pat
     human = store.human_scores("anna")
     assert human['{"sampling":{"temperature":0.5}}'] == pytest.approx((1.0 + 0.75) / 2)
     assert human['{"sampling":{"temperature":0.9}}'] == pytest.approx((0.25 + 0.25) / 2)
-    assert {store.next_task(random.Random(seed))["take"] for seed in range(10)} == {other}  # least rated first
+    assert {store.next_task(random.Random(seed))["take"] for seed in range(10)} == {
+        other
+    }  # least rated first
     store.rate(other, 3)
     tasks = [store.next_task(random.Random(seed)) for seed in range(10)]
     assert {task["kind"] for task in tasks} == {"mos"}  # the pair was compared twice, each take rated once
@@ -78,7 +82,11 @@ def test_http_api_rejects_bad_input(store: RatingStore, tmp_path: Path) -> None:
     server = ListeningServer(store, "127.0.0.1", 0)
     server.start()
     try:
-        assert json.load(urllib.request.urlopen(server.url + "api/task")) == {"kind": "mos", "take": take, "text": "Hello."}
+        assert json.load(urllib.request.urlopen(server.url + "api/task")) == {
+            "kind": "mos",
+            "take": take,
+            "text": "Hello.",
+        }
         assert urllib.request.urlopen(f"{server.url}audio/{take}.wav").read()[:4] == b"RIFF"
         for path, body, message in [
             ("api/mos", {"take": take, "rating": 9}, "whole number from 1 to 5"),
@@ -105,7 +113,9 @@ def eval_server(home: Path, tiny_model: Path) -> Iterator[tuple[str, Path]]:
                                           "--text", "The door is open."),
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert added.returncode == 0, added.stderr
-    process = subprocess.Popen(daemon_command("--config", str(config), "eval"), stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        daemon_command("--config", str(config), "eval"), stdout=subprocess.PIPE, text=True
+    )
     line = process.stdout.readline()  # type: ignore[union-attr]
     assert "listening test on http://127.0.0.1:" in line, line
     yield line.split()[3], db
@@ -142,19 +152,25 @@ def test_listening_page_in_headless_chromium(eval_server: tuple[str, Path], tmp_
         expect(page.get_by_text("Saved. 1 rating(s)")).to_be_visible()
         listen_and_click(page, ["\u25b6 Play"], "2 Poor")
         expect(page.get_by_text("Saved. 2 rating(s)")).to_be_visible()
-        listen_and_click(page, ["\u25b6 Play A", "\u25b6 Play B"], "A is better", tmp_path / "listening-test-ab.png")
+        listen_and_click(
+            page, ["\u25b6 Play A", "\u25b6 Play B"], "A is better", tmp_path / "listening-test-ab.png"
+        )
         expect(page.get_by_text("Saved. 3 rating(s)")).to_be_visible()
         browser.close()
     print(f"screenshots: {tmp_path / 'listening-test.png'}, {tmp_path / 'listening-test-ab.png'}")
     with sqlite3.connect(db) as connection:
         assert sorted(connection.execute("SELECT rating FROM mos").fetchall()) == [(2,), (4,)]
-        (a, b, preferred), = connection.execute("SELECT take_a, take_b, preferred FROM ab").fetchall()
+        ((a, b, preferred),) = connection.execute("SELECT take_a, take_b, preferred FROM ab").fetchall()
         assert preferred == a != b
 
 
-def test_export_writes_csv_summary_and_plot(home: Path, tiny_model: Path, store: RatingStore, tmp_path: Path) -> None:
+def test_export_writes_csv_summary_and_plot(
+    home: Path, tiny_model: Path, store: RatingStore, tmp_path: Path
+) -> None:
     for index, rating in enumerate([5, 4, 2]):
-        take = store.add_take(wav(tmp_path / f"{index}.wav", seed=index), "anna", "Hello.", score=0.2 * (index + 1))
+        take = store.add_take(
+            wav(tmp_path / f"{index}.wav", seed=index), "anna", "Hello.", score=0.2 * (index + 1)
+        )
         store.rate(take, rating)
     config = write_config(home, tiny_model)
     out = tmp_path / "export" / "ratings.csv"
@@ -162,7 +178,9 @@ def test_export_writes_csv_summary_and_plot(home: Path, tiny_model: Path, store:
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(out.open()))
-    assert sorted(int(row["rating"]) for row in rows) == [2, 4, 5] and {row["voice"] for row in rows} == {"anna"}
+    assert sorted(int(row["rating"]) for row in rows) == [2, 4, 5] and {row["voice"] for row in rows} == {
+        "anna"
+    }
     assert "anna" in done.stdout and "MOS 3.67" in done.stdout and "3 rating(s)" in done.stdout
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -45,7 +45,13 @@ def names_and_reasons(clip: Clip, voice: np.ndarray | None, text: str | None) ->
 def test_real_speech_of_the_voice_scores_high(take: Clip, voice: np.ndarray) -> None:
     report = score_take(take, voice, text_for(take))
     assert report.score > 0.8, report.reasons
-    assert [c.name for c in report.components] == ["similarity", "duration", "silence", "clipping", "loudness"]
+    assert [c.name for c in report.components] == [
+        "similarity",
+        "duration",
+        "silence",
+        "clipping",
+        "loudness",
+    ]
     assert report.to_dict()["components"]["loudness"]["unit"] == "dBFS"
 
 
@@ -59,7 +65,10 @@ def test_another_speaker_fails_on_similarity(corpus: Path, voice: np.ndarray) ->
     [
         (lambda s, r: s[: int(0.4 * len(s))], "too short for the text (truncated?)"),
         (lambda s, r: np.tile(s, 3), "too long for the text (runaway generation?)"),
-        (lambda s, r: np.concatenate([s[: len(s) // 2], np.zeros(4 * r, np.float32), s[len(s) // 2 :]]), "a pause of"),
+        (
+            lambda s, r: np.concatenate([s[: len(s) // 2], np.zeros(4 * r, np.float32), s[len(s) // 2 :]]),
+            "a pause of",
+        ),
         (lambda s, r: np.concatenate([np.zeros(4 * r, np.float32), s]), "of silence at the start"),
         (lambda s, r: np.clip(s * 30, -1, 1), "clipped:"),
         (lambda s, r: s * 0.003, "too quiet"),
@@ -85,7 +94,13 @@ def test_tiny_model_takes_are_scored(engine, reference: Path) -> None:  # noqa: 
     audio = engine.synthesize(text, "en", latents, seed=3)
     report = score_take(Clip(audio, SAMPLE_RATE), embed_voice([decode(reference)]), text)
     assert 0 <= report.score < 0.5
-    assert {c.name for c in report.components} == {"similarity", "duration", "silence", "clipping", "loudness"}
+    assert {c.name for c in report.components} == {
+        "similarity",
+        "duration",
+        "silence",
+        "clipping",
+        "loudness",
+    }
     assert any("does not sound like the voice" in reason for reason in report.reasons)
 
 

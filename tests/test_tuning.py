@@ -66,7 +66,10 @@ def test_human_ratings_count_in_the_next_tuning(anna: Path, home: Path, engine) 
     loser = first[-1].candidate
     for take in store.takes("anna"):
         store.rate(take.id, 5 if take.settings == loser.settings() else 1)
-    again = {json.dumps(r.candidate.settings()): r for r in tuner.run(registry.get("anna"), ["Hi."], "en", 2, seed=1)}
+    again = {
+        json.dumps(r.candidate.settings()): r
+        for r in tuner.run(registry.get("anna"), ["Hi."], "en", 2, seed=1)
+    }
     assert again[json.dumps(loser.settings())].human == 1.0
     assert [r.human for r in again.values()].count(0.0) == 1
 
@@ -107,4 +110,3 @@ def test_tune_rejects_an_unknown_voice(home: Path, tiny_model: Path) -> None:
 
 def tune_command(config: Path) -> list[str]:
     return daemon_command("--config", str(config), "--log-level", "INFO", "tune")
-
