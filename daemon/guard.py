@@ -76,7 +76,8 @@ class QualityGuard:
         return iter([audio])
 
     def _voice_embedding(self, voice: Voice) -> np.ndarray:
-        key = voice.key or tuple(voice.files)
-        if key not in self._voices:
-            self._voices[key] = embed_voice([decode(path) for path in voice.files])
-        return self._voices[key]
+        """The whole voice (every usable clip, not only a tuned subset), computed once per set of clips."""
+        clips = voice.usable or voice.files
+        if clips not in self._voices:
+            self._voices[clips] = embed_voice([decode(path) for path in clips])
+        return self._voices[clips]

@@ -142,8 +142,9 @@ def _add_takes(settings: Any, store: Any, args: argparse.Namespace) -> int:
     reference = embed_voice(voice_clips(settings, args.voice))
     name = Path(args.voice).stem
     for path in args.add:
-        score = score_take(decode(path), reference, args.text, settings.synthesis.language).score
-        print(f"{store.add_take(path, name, args.text, score=score)} {path} score {score:.3f}")
+        take = decode(path)
+        score = score_take(take, reference, args.text, settings.synthesis.language).score
+        print(f"{store.add_take(take, name, args.text, score=score)} {path} score {score:.3f}")
     return EXIT_OK
 
 

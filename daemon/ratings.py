@@ -1,6 +1,6 @@
 """The listening-test store: takes to rate and the ratings people gave, in one SQLite file.
 
-Takes are copied into ``takes/`` beside the database and known by random ids, so the listening
+Takes are stored as WAV files in ``takes/`` beside the database and known by random ids, so the listening
 page never learns a voice, a setting or a path.  MOS ratings are 1 to 5; an A/B preference names
 the preferred take of two with the same voice and text (or none).
 """
@@ -12,7 +12,6 @@ import itertools
 import json
 import random
 import secrets
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .audio import Clip, write_wav_atomic
 from .errors import RequestError
 
 SCHEMA = """
@@ -74,11 +74,11 @@ class RatingStore:
         finally:
             connection.close()
 
-    def add_take(self, audio: Path, voice: str, text: str, settings: dict[str, Any] | None = None,
+    def add_take(self, audio: Clip, voice: str, text: str, settings: dict[str, Any] | None = None,
                  score: float | None = None, source: str = "cli") -> str:  # fmt: skip
-        """Copy ``audio`` (a WAV file) into the store; returns the new take's id."""
+        """Store ``audio`` as a WAV file and record the take; returns its new id."""
         take_id = secrets.token_hex(8)
-        shutil.copyfile(audio, self.audio_file(take_id))
+        write_wav_atomic(self.audio_file(take_id), audio.samples, audio.sample_rate)
         settings = settings or {}
         with self._db() as db:
             db.execute("INSERT INTO takes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import Clip, decode, write_wav_atomic
+from .audio import Clip, decode
 from .engine import SAMPLE_RATE, Engine, SamplingParams
 from .quality import score_take
 from .ratings import RatingStore, settings_key
@@ -114,17 +113,15 @@ class Tuner:
         params = self.base.model_copy(update=candidate.sampling)
         scores = []
         for offset, text in enumerate(texts):
-            audio = self.engine.synthesize(text, language, latents, params=params, seed=seed + offset)
-            score = score_take(Clip(audio, SAMPLE_RATE), reference, text, language, params.speed).score
+            take = Clip(
+                self.engine.synthesize(text, language, latents, params=params, seed=seed + offset),
+                SAMPLE_RATE,
+            )
+            score = score_take(take, reference, text, language, params.speed).score
             scores.append(score)
             if self.store is not None:
-                self._keep(audio, voice.name, text, candidate, score)
+                self.store.add_take(take, voice.name, text, candidate.settings(), score, "tune")
         return scores
-
-    def _keep(self, audio: np.ndarray, voice: str, text: str, candidate: Candidate, score: float) -> None:
-        with tempfile.TemporaryDirectory() as folder:
-            path = write_wav_atomic(Path(folder) / "take.wav", audio, SAMPLE_RATE)
-            self.store.add_take(path, voice, text, candidate.settings(), score, source="tune")  # type: ignore[union-attr]
 
 
 def write_settings(voices_dir: Path, voice: Voice, results: list[Result], texts: list[str]) -> Path:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from daemon.audio import Clip, decode
 from daemon.errors import RequestError
 from daemon.listening import ListeningServer
 from daemon.ratings import RatingStore
@@ -24,6 +25,11 @@ from tests.support.daemonproc import daemon_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parent.parent
+
+
+def clip(path: Path, seconds: float = 1.0, seed: int = 0) -> Clip:
+    """The decoded audio of :func:`wav`."""
+    return decode(wav(path, seconds, seed))
 
 
 def wav(path: Path, seconds: float = 1.0, seed: int = 0) -> Path:
@@ -40,12 +46,17 @@ def store(tmp_path: Path) -> RatingStore:
 
 
 def test_store_records_ratings_and_preferences(store: RatingStore, tmp_path: Path) -> None:
-    first = store.add_take(wav(tmp_path / "a.wav"), "anna", "Hello.", {"sampling": {"temperature": 0.5}}, 0.8)
-    second = store.add_take(
-        wav(tmp_path / "b.wav", seed=1), "anna", "Hello.", {"sampling": {"temperature": 0.9}}, 0.6
+    first = store.add_take(
+        clip(tmp_path / "a.wav"), "anna", "Hello.", {"sampling": {"temperature": 0.5}}, 0.8
     )
-    other = store.add_take(wav(tmp_path / "c.wav"), "bert", "Goodbye.")
-    assert store.audio_file(first).read_bytes() == (tmp_path / "a.wav").read_bytes()
+    second = store.add_take(
+        clip(tmp_path / "b.wav", seed=1), "anna", "Hello.", {"sampling": {"temperature": 0.9}}, 0.6
+    )
+    other = store.add_take(clip(tmp_path / "c.wav"), "bert", "Goodbye.")
+    stored = decode(store.audio_file(first))
+    assert stored.sample_rate == 24_000 and np.allclose(
+        stored.samples, decode(tmp_path / "a.wav").samples, atol=1e-4
+    )
     store.rate(first, 5)
     store.rate(second, 2)
     store.prefer(first, second, first)
@@ -78,7 +89,7 @@ def test_store_records_ratings_and_preferences(store: RatingStore, tmp_path: Pat
 
 
 def test_http_api_rejects_bad_input(store: RatingStore, tmp_path: Path) -> None:
-    take = store.add_take(wav(tmp_path / "a.wav"), "anna", "Hello.")
+    take = store.add_take(clip(tmp_path / "a.wav"), "anna", "Hello.")
     server = ListeningServer(store, "127.0.0.1", 0)
     server.start()
     try:
@@ -169,7 +180,7 @@ def test_export_writes_csv_summary_and_plot(
 ) -> None:
     for index, rating in enumerate([5, 4, 2]):
         take = store.add_take(
-            wav(tmp_path / f"{index}.wav", seed=index), "anna", "Hello.", score=0.2 * (index + 1)
+            clip(tmp_path / f"{index}.wav", seed=index), "anna", "Hello.", score=0.2 * (index + 1)
         )
         store.rate(take, rating)
     config = write_config(home, tiny_model)
