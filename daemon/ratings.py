@@ -152,7 +152,7 @@ class RatingStore:
         take = self.take(rng.choice(sorted(t for t, n in ratings.items() if n == fewest)))
         return {"kind": "mos", "take": take.id, "text": take.text}
 
-    def ratings(self, voice: str | None = None) -> list[dict[str, Any]]:
+    def ratings(self) -> list[dict[str, Any]]:
         """Every MOS rating and A/B preference, joined with its take(s)."""
         with self._db() as db:
             mos = db.execute(
@@ -164,7 +164,7 @@ class RatingStore:
                             "a.take_b AS other, a.preferred, t.score, t.settings FROM ab a JOIN takes t "
                             "ON t.id = a.take_a")  # fmt: skip
             rows += [dict(row) for row in ab]
-        return sorted((r for r in rows if voice is None or r["voice"] == voice), key=lambda r: r["at"])
+        return sorted(rows, key=lambda row: row["at"])
 
     def export_csv(self, path: Path) -> int:
         """Write every rating to ``path`` as CSV; returns the number of rows."""
