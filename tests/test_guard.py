@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from daemon.audio import Clip, decode, resample
 from daemon.guard import QualityGuard
@@ -20,8 +21,12 @@ from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_file
 FILLER = "the quick brown fox jumps over the lazy dog " * 20
 
 
-def guard_takes(engine, reference: Path, min_score: float, max_retries: int = 2):  # noqa: ANN001, ANN201
-    latents = engine.conditioning([decode(reference)])
+@pytest.fixture(scope="module")
+def latents(engine, reference: Path):  # noqa: ANN001, ANN201
+    return engine.conditioning([decode(reference)])
+
+
+def guard_takes(engine, latents, reference: Path, min_score: float, max_retries: int = 2):  # noqa: ANN001, ANN201
     seeds: list[int | None] = []
 
     def take(seed: int | None):  # noqa: ANN202
@@ -35,8 +40,8 @@ def guard_takes(engine, reference: Path, min_score: float, max_retries: int = 2)
     return audio, data["quality"], seeds
 
 
-def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, reference: Path) -> None:  # noqa: ANN001
-    audio, quality, seeds = guard_takes(engine, reference, min_score=0.99)
+def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, latents, reference: Path) -> None:  # noqa: ANN001
+    audio, quality, seeds = guard_takes(engine, latents, reference, min_score=0.99)
     assert quality["takes"] == 3 and len(quality["scores"]) == 3
     assert seeds[0] is None and len(set(seeds[1:])) == 2 and None not in seeds[1:]
     assert quality["score"] == max(quality["scores"]) and quality["reasons"]
@@ -44,8 +49,8 @@ def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, reference: Pa
     assert rescored.score == quality["score"]
 
 
-def test_a_passing_take_is_used_at_once(engine, reference: Path) -> None:  # noqa: ANN001
-    _, quality, seeds = guard_takes(engine, reference, min_score=0.0)
+def test_a_passing_take_is_used_at_once(engine, latents, reference: Path) -> None:  # noqa: ANN001
+    _, quality, seeds = guard_takes(engine, latents, reference, min_score=0.0)
     assert quality["takes"] == 1 and seeds == [None]
 
 
