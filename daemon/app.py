@@ -18,6 +18,7 @@ from pathlib import Path
 from .audio import remove_stale_temporaries
 from .engine import Engine
 from .events import EventBus
+from .guard import QualityGuard
 from .inbox import Inbox
 from .intake import Intake
 from .latents import LatentsCache
@@ -79,7 +80,8 @@ class Daemon:
         self._load_voices()
         self.player = Player(settings.output.device)
         self.worker = Worker(self.spool, self.engine, self.registry, self.player, self.events,
-                             WorkerConfig(paths.output, settings.sampling, settings.output.fallback_to_file))  # fmt: skip
+                             WorkerConfig(paths.output, settings.sampling, settings.output.fallback_to_file,
+                                          self._quality_guard()))  # fmt: skip
         self.intake = Intake(
             self.spool, self.registry, self.events, voice=settings.synthesis.voice,
             language=settings.synthesis.language, output=settings.output.mode,
@@ -104,6 +106,15 @@ class Daemon:
         worker = self.worker
         busy_too_long = worker.current is not None and time.monotonic() - worker.heartbeat > _STUCK_SECONDS
         return worker.is_alive() and not busy_too_long
+
+    def _quality_guard(self) -> QualityGuard | None:
+        if not self.settings.quality.enabled:
+            return None
+        guard = QualityGuard(self.settings.quality)
+        guard.warm_up()
+        log.info("quality guard on: takes scoring below %.2f are made again, up to %d time(s)",
+                 self.settings.quality.min_score, self.settings.quality.max_retries)  # fmt: skip
+        return guard
 
     def _load_voices(self) -> None:
         """Validate every voice and load (or compute) its latents before the worker owns the model."""

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, qualitycli
 from .errors import ConfigError, RequestError, VoiceDaemonError
 
 log = logging.getLogger("voice-daemon")
@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--size", choices=["tiny", "full"], default="tiny")
     dev.add_argument("--max-audio-tokens", type=int, default=605)
     dev.set_defaults(func=cmd_dev_model)
+    qualitycli.register(commands)  # similarity, score, eval, tune
     return parser
 
 

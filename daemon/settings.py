@@ -102,6 +102,15 @@ class MqttSettings(Section):
     hermes_site_ids: list[str] = ["default"]
 
 
+class QualitySettings(Section):
+    enabled: bool = False
+    min_score: float = Field(0.5, ge=0, le=1)
+    max_retries: int = Field(2, ge=0, le=10)
+    ratings_db: Path | None = None  # None: paths.cache / "ratings.sqlite"
+    eval_host: str = "127.0.0.1"
+    eval_port: int = Field(8470, ge=0, le=65535)
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -121,6 +130,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     inbox: InboxSettings = InboxSettings()
     mqtt: MqttSettings = MqttSettings()
+    quality: QualitySettings = QualitySettings()
     log: LogSettings = LogSettings()
 
     @classmethod
@@ -139,10 +149,12 @@ class Settings(BaseSettings):
         """Return a copy whose relative paths are absolute (see the module docstring)."""
         base = (config_dir / self.paths.base).resolve()
         paths = {name: base / value for name, value in self.paths.model_dump().items() if name != "base"}
+        ratings_db = base / self.quality.ratings_db if self.quality.ratings_db else paths["cache"] / "ratings.sqlite"
         return self.model_copy(
             update={
                 "paths": self.paths.model_copy(update={"base": base, **paths}),
                 "model": self.model.model_copy(update={"path": base / self.model.path}),
+                "quality": self.quality.model_copy(update={"ratings_db": ratings_db}),
             }
         )
 

@@ -25,7 +25,7 @@ MAX_CLIPPED_FRACTION = 0.01
 WARN_CLIPPED_FRACTION = 0.001
 
 _FRAME_SECONDS = 0.03
-_HOP_SECONDS = 0.01
+HOP_SECONDS = 0.01  # frame_levels() gives one level per hop
 _HANGOVER_FRAMES = 25  # 250 ms: pauses inside speech count as speech
 _CLIP_RUN = 3  # this many equal full-scale samples in a row is a flat top, not a peak
 
@@ -84,7 +84,7 @@ def validate_clip(path: Path, clip: Clip) -> Verdict:
         return verdict
     if clip.sample_rate < MIN_SAMPLE_RATE:
         verdict.problems.append(f"sample rate {clip.sample_rate} Hz is below the minimum of {MIN_SAMPLE_RATE} Hz")
-    peak = _dbfs(float(np.max(np.abs(samples))))
+    peak = dbfs(float(np.max(np.abs(samples))))
     verdict.measures["peak_dbfs"] = round(peak, 1)
     if peak < SILENT_PEAK_DBFS:
         verdict.problems.append(f"the recording is silent (peak {peak:.1f} dBFS)")
@@ -95,12 +95,12 @@ def validate_clip(path: Path, clip: Clip) -> Verdict:
 
 
 def _check_speech(verdict: Verdict, samples: np.ndarray, rate: int) -> None:
-    levels = _frame_levels(samples, rate)
+    levels = frame_levels(samples, rate)
     noise_floor = float(np.percentile(levels, 10))
     loud = float(np.percentile(levels, 95))
     snr = loud - noise_floor
     speech = _speech_frames(levels, noise_floor, loud)
-    speech_seconds = float(np.count_nonzero(speech)) * _HOP_SECONDS
+    speech_seconds = float(np.count_nonzero(speech)) * HOP_SECONDS
     verdict.measures.update(speech_seconds=round(speech_seconds, 2), snr_db=round(snr, 1))
     if speech_seconds < MIN_SPEECH_SECONDS:
         verdict.problems.append(
@@ -144,9 +144,9 @@ def clipped_fraction(samples: np.ndarray) -> float:
     return float(np.count_nonzero(in_run)) / len(samples)
 
 
-def _frame_levels(samples: np.ndarray, rate: int) -> np.ndarray:
+def frame_levels(samples: np.ndarray, rate: int) -> np.ndarray:
     """Frame energies in dBFS (30 ms frames every 10 ms)."""
-    width, hop = int(rate * _FRAME_SECONDS), int(rate * _HOP_SECONDS)
+    width, hop = int(rate * _FRAME_SECONDS), int(rate * HOP_SECONDS)
     if len(samples) < width:
         samples = np.pad(samples, (0, width - len(samples)))
     frames = np.lib.stride_tricks.sliding_window_view(samples, width)[::hop]
@@ -160,5 +160,6 @@ def _speech_frames(levels: np.ndarray, noise_floor: float, loud: float) -> np.nd
     return widened
 
 
-def _dbfs(amplitude: float) -> float:
+def dbfs(amplitude: float) -> float:
+    """An amplitude (1 is full scale) in dB relative to full scale."""
     return 20 * float(np.log10(max(amplitude, 1e-12)))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .audio import AUDIO_SUFFIXES, Clip
-from .engine import Engine, Latents
+from .engine import Engine, Latents, SamplingParams
 from .errors import ReferenceRejected, UnknownVoice
 from .latents import LatentsCache, latents_key
 from .validation import Verdict, validate_file
@@ -36,7 +36,8 @@ class Voice:
     """One voice and what validation found."""
 
     name: str
-    files: tuple[Path, ...] = ()
+    files: tuple[Path, ...] = ()  # the clips conditioning uses: the tuned subset, else every usable clip
+    usable: tuple[Path, ...] = ()  # every clip that passed validation
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -47,6 +48,13 @@ class Voice:
     def sampling(self) -> dict[str, Any]:
         """Tuned generation settings of this voice (override the configured ones)."""
         return dict(self.settings.get("sampling", {}))
+
+    def describe_tuning(self) -> str:
+        """The tuned settings in words, for logs; empty when the voice is not tuned."""
+        parts = [f"{key}={value}" for key, value in sorted(self.sampling.items())]
+        if "clips" in self.settings:
+            parts.append(f"clips={','.join(path.name for path in self.files)}")
+        return ", ".join(parts)
 
     @property
     def status(self) -> str:
@@ -221,7 +229,8 @@ class VoiceRegistry:
         voice = Voice(name, settings=self._settings_of(name))
         try:
             usable, _, verdicts = load_reference(files, self.voices_dir)
-            voice.files = tuple(usable)
+            voice.usable = tuple(usable)
+            voice.files = _chosen_clips(voice.usable, voice.settings.get("clips"), name)
         except ReferenceRejected as exc:
             voice.problems.append(str(exc))
             return voice
@@ -236,9 +245,11 @@ class VoiceRegistry:
     def _settings_of(self, name: str) -> dict[str, Any]:
         path = self.voices_dir / f"{name}{SETTINGS_SUFFIX}"
         try:
-            return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable voice settings %s: %s", path, exc)
+            settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            SamplingParams(**settings.get("sampling", {}))  # a bad value must not reach the model
+            return settings
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("ignoring unusable voice settings %s: %s", path, exc)
             return {}
 
     def _report(self, voice: Voice) -> None:
@@ -251,11 +262,23 @@ class VoiceRegistry:
                 log.warning("cannot write %s: %s", error_file, exc)
             return
         error_file.unlink(missing_ok=True)
-        log.info("voice %s ready (%d clip(s))%s", voice.name, len(voice.files),
+        tuning = voice.describe_tuning()
+        log.info("voice %s ready (%d clip(s))%s%s", voice.name, len(voice.files),
+                 f"; tuned settings: {tuning}" if tuning else "",
                  f"; {'; '.join(voice.warnings)}" if voice.warnings else "")
 
     def _error_file(self, name: str) -> Path:
         return self.voices_dir / f"{name}{ERROR_SUFFIX}"
+
+
+def _chosen_clips(usable: tuple[Path, ...], names: object, voice: str) -> tuple[Path, ...]:
+    """The tuned subset ``names`` of the usable clips; all of them when unset or none is usable."""
+    if not isinstance(names, list):
+        return usable
+    chosen = tuple(path for path in usable if path.name in names)
+    if not chosen:
+        log.warning("voice %s: none of the tuned clips %s is usable; using every clip", voice, names)
+    return chosen or usable
 
 
 def _signature(paths: list[Path]) -> tuple:

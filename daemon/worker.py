@@ -21,6 +21,7 @@ from . import sinks
 from .engine import SAMPLE_RATE, Engine, SamplingParams
 from .errors import VoiceDaemonError
 from .events import Event, EventBus
+from .guard import QualityGuard
 from .request import SpeechRequest
 from .spool import Claim, Outcome, Spool
 from .voices import VoiceRegistry
@@ -37,6 +38,7 @@ class WorkerConfig:
     output_dir: Path
     sampling: SamplingParams
     fallback_to_file: bool = True
+    guard: QualityGuard | None = None  # scores takes and regenerates bad ones (quality.enabled)
 
 
 class Worker:
@@ -146,7 +148,14 @@ class Worker:
         voice = self.registry.get(request.voice or "")
         latents = self.registry.latents(voice)
         params = self.config.sampling.model_copy(update=voice.sampling)
-        return self.engine.stream(request.text, request.language or "en", latents, params, cancel=self._cancel)
+
+        def take(seed: int | None) -> Iterator[np.ndarray]:
+            language = request.language or "en"
+            return self._beating(self.engine.stream(request.text, language, latents, params, seed, self._cancel))
+
+        if self.config.guard is None:
+            return take(None)
+        return self.config.guard.render(take, voice, request, params.speed, data, self._cancel)
 
     def _beating(self, stream: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         """Pass chunks through, recording that synthesis is making progress (for the watchdog)."""
