@@ -76,10 +76,11 @@ def check_model_dir(model_dir: Path) -> None:
 class Engine:
     """A loaded XTTS v2 model.  Use :meth:`load`."""
 
-    def __init__(self, model: Any, model_dir: Path, fingerprint: str) -> None:
+    def __init__(self, model: Any, model_dir: Path, fingerprint: str, quantized: bool = False) -> None:
         self._model = model
         self.model_dir = model_dir
         self.fingerprint = fingerprint
+        self.quantized = quantized
         self.device = str(model.device)
         config = model.config
         self._cond = {
@@ -89,8 +90,11 @@ class Engine:
         }
 
     @classmethod
-    def load(cls, model_dir: Path, device: str = "auto", threads: int = 0) -> Engine:
-        """Load ``model_dir`` once: no random initialisation, weights memory-mapped, inference mode."""
+    def load(cls, model_dir: Path, device: str = "auto", threads: int = 0, quantize_int8: bool = False) -> Engine:
+        """Load ``model_dir`` once: no random initialisation, weights memory-mapped, inference mode.
+
+        ``quantize_int8`` quantises the GPT decoder (CPU only; ignored with a warning on CUDA).
+        """
         check_model_dir(model_dir)
         started = time.perf_counter()
         import torch
@@ -98,10 +102,19 @@ class Engine:
         if threads:
             torch.set_num_threads(threads)
         target = _pick_device(device)
-        model = _build_model(model_dir).to(target)
-        engine = cls(model, model_dir, _fingerprint(model_dir))
-        log.info("loaded XTTS v2 from %s on %s in %.2f s", model_dir, target, time.perf_counter() - started)
+        if quantize_int8 and target != "cpu":
+            log.warning("model.quantize_int8 applies to CPU inference only; ignored on %s", target)
+        quantize = quantize_int8 and target == "cpu"
+        model = _build_model(model_dir, quantize).to(target)
+        engine = cls(model, model_dir, _fingerprint(model_dir), quantize)
+        log.info("loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s", model_dir, target, torch.get_num_threads(),
+                 ", int8 GPT" if quantize else "", time.perf_counter() - started)  # fmt: skip
         return engine
+
+    @property
+    def identity(self) -> str:
+        """The model and its variant (int8 or not): what, besides the inputs, decides the audio."""
+        return f"{self.fingerprint}-int8" if self.quantized else self.fingerprint
 
     @property
     def conditioning_settings(self) -> dict[str, int]:
@@ -194,7 +207,7 @@ def _pick_device(device: str) -> str:
     return device
 
 
-def _build_model(model_dir: Path) -> Any:
+def _build_model(model_dir: Path, quantize_int8: bool = False) -> Any:
     """Construct Xtts without random initialisation, then assign memory-mapped checkpoint tensors."""
     from TTS.tts.configs.xtts_config import XttsConfig
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
@@ -213,6 +226,10 @@ def _build_model(model_dir: Path) -> Any:
     model.speaker_manager = SpeakerManager(str(speakers)) if speakers.is_file() else None
     model.load_state_dict(_load_state_dict(model, model_dir / "model.pth"), strict=True, assign=True)
     model.hifigan_decoder.eval()
+    if quantize_int8:
+        from .quantize import quantize_gpt
+
+        quantize_gpt(model.gpt)
     model.gpt.init_gpt_for_inference(kv_cache=model.args.kv_cache, use_deepspeed=False)
     model.gpt.eval()
     return model

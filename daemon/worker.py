@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import sinks
+from .audiocache import AudioCache, audio_key
 from .engine import SAMPLE_RATE, Engine, SamplingParams
 from .errors import VoiceDaemonError
 from .events import Event, EventBus
@@ -37,6 +38,7 @@ class WorkerConfig:
     output_dir: Path
     sampling: SamplingParams
     fallback_to_file: bool = True
+    audio_cache: AudioCache | None = None
 
 
 class Worker:
@@ -146,7 +148,16 @@ class Worker:
         voice = self.registry.get(request.voice or "")
         latents = self.registry.latents(voice)
         params = self.config.sampling.model_copy(update=voice.sampling)
-        return self.engine.stream(request.text, request.language or "en", latents, params, cancel=self._cancel)
+        language = request.language or "en"
+
+        def synthesise() -> Iterator[np.ndarray]:
+            return self.engine.stream(request.text, language, latents, params, cancel=self._cancel)
+
+        cache = self.config.audio_cache
+        if cache is None or voice.key is None:
+            return synthesise()
+        key = audio_key(request.text, language, voice.key, self.engine.identity, params)
+        return cache.stream(key, synthesise, lambda: not self._cancel.is_set(), data)
 
     def _beating(self, stream: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         """Pass chunks through, recording that synthesis is making progress (for the watchdog)."""
