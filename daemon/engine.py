@@ -8,7 +8,9 @@ command) may use an Engine.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -97,6 +99,7 @@ class Engine:
         """
         check_model_dir(model_dir)
         started = time.perf_counter()
+        _skip_unused_imports()
         import torch
 
         if threads:
@@ -182,7 +185,7 @@ class Engine:
 
         started = time.perf_counter()
         with torch.inference_mode():
-            for tensor in self._model.state_dict().values():
+            for tensor in itertools.chain(self._model.parameters(), self._model.buffers()):
                 tensor.sum()
         noise = np.random.default_rng(0).normal(0, 0.05, _CONDITIONING_RATE).astype(np.float32)
         latents = self.conditioning([Clip(noise, _CONDITIONING_RATE)])
@@ -195,6 +198,17 @@ class Engine:
         """The whole of :meth:`stream`, concatenated."""
         chunks = list(self.stream(text, language, latents, **kwargs))
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+# Optional packages that transformers and torch import when present, though inference never uses
+# them (assisted-generation metrics, GPU kernel compilation): a second or more of every start-up.
+_UNUSED_IMPORTS = ("sklearn", "triton")
+
+
+def _skip_unused_imports() -> None:
+    """Mark :data:`_UNUSED_IMPORTS` as absent (``None`` in ``sys.modules``) unless already imported."""
+    for name in _UNUSED_IMPORTS:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 def _pick_device(device: str) -> str:

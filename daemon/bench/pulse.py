@@ -1,10 +1,12 @@
-"""A private PulseAudio server with a null sink, and a recorder of what was played into it."""
+"""A private PulseAudio server with a null sink, a recorder of what was played into it, and a probe
+that notes when sound first reaches the sink (where a listener would hear it)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +47,9 @@ class PulseServer:
     def record(self, path: Path) -> Recorder:
         return Recorder(path, {**os.environ, **self.env})
 
+    def probe(self) -> FirstSound:
+        return FirstSound({**os.environ, **self.env})
+
 
 class Recorder:
     """Records the null sink's monitor with ``parec`` into a raw 16-bit file, with arrival times."""
@@ -71,3 +76,48 @@ def active_seconds(samples: np.ndarray, threshold: float = 1e-3, frame: int = 24
     usable = len(samples) // frame * frame
     rms = np.sqrt(np.mean(samples[:usable].reshape(-1, frame) ** 2, axis=1))
     return float(np.count_nonzero(rms > threshold)) * frame / RATE
+
+
+class FirstSound:
+    """Reads the null sink's monitor continuously; :meth:`wait` returns when sound next arrives.
+
+    ``parec`` delivers 10 ms blocks, so an arrival time is accurate to about 10 ms.
+    """
+
+    def __init__(self, env: dict[str, str], threshold: float = 1e-3) -> None:
+        self.threshold = threshold
+        self._armed_at: float | None = None
+        self._heard = threading.Event()
+        self._heard_at = 0.0
+        self._process = subprocess.Popen(
+            ["parec", "-d", f"{SINK}.monitor", "--format=s16le", f"--rate={RATE}", "--channels=1", "--raw",
+             "--latency-msec=10"],
+            env=env, stdout=subprocess.PIPE, bufsize=0,
+        )  # fmt: skip
+        threading.Thread(target=self._read, daemon=True).start()
+        time.sleep(0.3)
+
+    def arm(self) -> None:
+        """Start waiting for the next sound (silence until then)."""
+        self._heard.clear()
+        self._armed_at = time.time()
+
+    def wait(self, timeout: float) -> float | None:
+        """Wall-clock time (``time.time()``) of the first sound since :meth:`arm`, or None."""
+        return self._heard_at if self._heard.wait(timeout) else None
+
+    def close(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+    def _read(self) -> None:
+        stream = self._process.stdout
+        assert stream is not None
+        while block := stream.read(480):
+            now = time.time()
+            if self._armed_at is None or self._heard.is_set():
+                continue
+            samples = np.frombuffer(block[: len(block) // 2 * 2], dtype="<i2").astype(np.float32) / 32768
+            if samples.size and float(np.abs(samples).max()) > self.threshold:
+                self._heard_at = now
+                self._heard.set()
