@@ -159,11 +159,14 @@ def cmd_dev_model(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    import tempfile
+
     from .bench.run import run_bench
     from .devmodel import build_checkpoint
 
     setup_logging(args.log_level or "INFO")
-    models = {"tiny": args.tiny or build_checkpoint(args.out / ".tiny-model", "tiny", max_audio_tokens=40)}
+    tiny = args.tiny or build_checkpoint(Path(tempfile.mkdtemp(prefix="voice-daemon-tiny-")), "tiny", 40)
+    models = {"tiny": tiny}
     if args.full is not None:
         models["full"] = args.full
     run_bench(models, args.out, tuple(args.sections), args.repeats, args.threads, args.memory_requests)
@@ -216,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmark against stock coqui-tts (docs/benchmarks.md)")
     bench.add_argument("--full", type=Path, help="a full-size model folder (voice-daemon dev-model DIR --size full)")
-    bench.add_argument("--tiny", type=Path, help="a tiny model folder (default: built in OUT/.tiny-model)")
+    bench.add_argument("--tiny", type=Path, help="a tiny model folder (default: one built in a temporary folder)")
     bench.add_argument("--out", type=Path, default=Path("docs"), help="where benchmarks.json and .md go")
     bench.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     bench.add_argument("--repeats", type=int, default=3)

@@ -8,13 +8,10 @@ piece; figures are therefore given per audio second and per generated token.
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..audio import decode
 from ..engine import SAMPLE_RATE, Engine, Latents, SamplingParams
@@ -61,10 +58,11 @@ def direct_first_chunk(engine: Engine, text: str, latents: Latents) -> float:
 
 
 def with_threads(threads: int, measure: Callable[[], Any]) -> Any:
+    """``measure()`` with torch using ``threads`` threads (0: as it is)."""
     import torch
 
     saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or saved)
     try:
         return measure()
     finally:
@@ -153,11 +151,3 @@ def _ms(call: Callable[[], Any]) -> float:
 
 def _unreachable() -> Latents:
     raise AssertionError("expected a cache hit")
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else float("nan")
-
-
-def summarise_numbers(values: list[float]) -> dict[str, float]:
-    return {"median": median(values), "min": float(np.min(values)), "max": float(np.max(values)), "n": len(values)}
