@@ -81,7 +81,9 @@ class Daemon:
         self._load_voices()
         self.player = Player(settings.output.device)
         cache = settings.cache
-        audio_cache = AudioCache(paths.cache / "audio", int(cache.audio_max_mb * 2**20)) if cache.audio_enabled else None
+        audio_cache = None
+        if cache.audio_enabled:
+            audio_cache = AudioCache(paths.cache / "audio", int(cache.audio_max_mb * 2**20))
         self.worker = Worker(self.spool, self.engine, self.registry, self.player, self.events,
                              WorkerConfig(paths.output, settings.sampling, settings.output.fallback_to_file,
                                           audio_cache))  # fmt: skip

@@ -74,7 +74,11 @@ class AudioCache:
         self._evict()
 
     def stream(
-        self, key: str, synthesise: Callable[[], Iterator[np.ndarray]], keep: Callable[[], bool], data: dict[str, Any]
+        self,
+        key: str,
+        synthesise: Callable[[], Iterator[np.ndarray]],
+        keep: Callable[[], bool],
+        data: dict[str, Any],
     ) -> Iterator[np.ndarray]:
         """The audio of ``key``: from the cache, else from ``synthesise()``, stored when ``keep()`` at its end."""
         audio = self.get(key)
@@ -83,7 +87,9 @@ class AudioCache:
             return (audio[start : start + CHUNK_SAMPLES] for start in range(0, len(audio), CHUNK_SAMPLES))
         return self._recording(key, synthesise(), keep)
 
-    def _recording(self, key: str, chunks: Iterator[np.ndarray], keep: Callable[[], bool]) -> Iterator[np.ndarray]:
+    def _recording(
+        self, key: str, chunks: Iterator[np.ndarray], keep: Callable[[], bool]
+    ) -> Iterator[np.ndarray]:
         kept: list[np.ndarray] = []
         for chunk in chunks:
             kept.append(chunk)

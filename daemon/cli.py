@@ -218,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import SECTIONS
 
     bench = commands.add_parser("bench", help="benchmark against stock coqui-tts (docs/benchmarks.md)")
-    bench.add_argument("--full", type=Path, help="a full-size model folder (voice-daemon dev-model DIR --size full)")
-    bench.add_argument("--tiny", type=Path, help="a tiny model folder (default: one built in a temporary folder)")
+    bench.add_argument("--full", type=Path, help="full-size model folder (voice-daemon dev-model DIR --size full)")
+    bench.add_argument("--tiny", type=Path, help="tiny model folder (default: one built in a temporary folder)")
     bench.add_argument("--out", type=Path, default=Path("docs"), help="where benchmarks.json and .md go")
     bench.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     bench.add_argument("--repeats", type=int, default=3)

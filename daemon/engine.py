@@ -92,7 +92,9 @@ class Engine:
         }
 
     @classmethod
-    def load(cls, model_dir: Path, device: str = "auto", threads: int = 0, quantize_int8: bool = False) -> Engine:
+    def load(
+        cls, model_dir: Path, device: str = "auto", threads: int = 0, quantize_int8: bool = False
+    ) -> Engine:
         """Load ``model_dir`` once: no random initialisation, weights memory-mapped, inference mode.
 
         ``quantize_int8`` quantises the GPT decoder (CPU only; ignored with a warning on CUDA).
@@ -110,8 +112,9 @@ class Engine:
         quantize = quantize_int8 and target == "cpu"
         model = _build_model(model_dir, quantize).to(target)
         engine = cls(model, model_dir, _fingerprint(model_dir), quantize)
-        log.info("loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s", model_dir, target, torch.get_num_threads(),
-                 ", int8 GPT" if quantize else "", time.perf_counter() - started)  # fmt: skip
+        variant = ", int8 GPT" if quantize else ""
+        log.info("loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s", model_dir, target,
+                 torch.get_num_threads(), variant, time.perf_counter() - started)  # fmt: skip
         return engine
 
     @property

@@ -24,7 +24,10 @@ def quantize_gpt(gpt: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
         quantize_dynamic(
-            gpt, {"gpt": default_dynamic_qconfig, "mel_head": default_dynamic_qconfig}, dtype=torch.qint8, inplace=True
+            gpt,
+            {"gpt": default_dynamic_qconfig, "mel_head": default_dynamic_qconfig},
+            dtype=torch.qint8,
+            inplace=True,
         )
     log.info("GPT decoder quantised to int8 (%d Conv1D layers converted to Linear first)", converted)
 

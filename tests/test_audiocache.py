@@ -96,7 +96,9 @@ def _say(home: Path, name: str, text: str, **fields: str) -> dict:
     return outcome(home, name)["data"]
 
 
-def test_the_daemon_serves_a_repeated_announcement_from_the_cache(start_daemon: StartDaemon, home: Path) -> None:
+def test_the_daemon_serves_a_repeated_announcement_from_the_cache(
+    start_daemon: StartDaemon, home: Path
+) -> None:
     start_daemon()
     text = "The washing machine has finished."
     assert _say(home, "first", text)["audio_cache"] == "miss"

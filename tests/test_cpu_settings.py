@@ -14,7 +14,9 @@ from daemon.engine import Engine
 from tests.support.daemonproc import StartDaemon, drop, outcome, wait_filed
 
 
-def test_int8_quantises_the_gpt_decoder_and_still_speaks(tiny_model: Path, engine: Engine, reference: Path) -> None:
+def test_int8_quantises_the_gpt_decoder_and_still_speaks(
+    tiny_model: Path, engine: Engine, reference: Path
+) -> None:
     from transformers.pytorch_utils import Conv1D
 
     int8 = Engine.load(tiny_model, "cpu", quantize_int8=True)
@@ -27,9 +29,13 @@ def test_int8_quantises_the_gpt_decoder_and_still_speaks(tiny_model: Path, engin
 
     clip = decode(reference)
     latents = engine.conditioning([clip])
-    assert torch.equal(int8.conditioning([clip]).gpt_cond_latent, latents.gpt_cond_latent)  # encoder stays fp32
+    assert torch.equal(
+        int8.conditioning([clip]).gpt_cond_latent, latents.gpt_cond_latent
+    )  # encoder stays fp32
     audio = int8.synthesize("The door is open.", "en", latents, seed=3)
-    assert np.isfinite(audio).all() and len(audio) == len(engine.synthesize("The door is open.", "en", latents, seed=3))
+    assert np.isfinite(audio).all() and len(audio) == len(
+        engine.synthesize("The door is open.", "en", latents, seed=3)
+    )
     agreement = logits_agreement(engine, int8, latents, "The door is open.")
     assert agreement["cosine"] > 0.99 and agreement["top1_agreement"] >= 0.8
     assert agreement["max_abs_error"] > 0  # really a different (quantised) computation

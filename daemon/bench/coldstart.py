@@ -36,7 +36,9 @@ _PHASES = {"load_s": r"loaded XTTS v2 .* in ([\d.]+) s", "warm_up_s": r"warm-up 
 def stock_cold_start(model: Path) -> dict[str, float]:
     """Seconds from launching a Python process to a loaded model on the stock coqui-tts path, and its RSS."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", STOCK_LOAD, str(model)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", STOCK_LOAD, str(model)], stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None
     line = process.stdout.readline().split()
     elapsed = time.perf_counter() - started
@@ -53,7 +55,9 @@ def our_cold_start(daemon: BenchDaemon) -> dict[str, float]:
     result = {"seconds": daemon.start(), "rss_mib": daemon.rss_mib()}
     daemon.stop()
     text = log_file.read_bytes()[before:].decode(errors="replace")
-    result.update({name: float(m.group(1)) for name, pattern in _PHASES.items() if (m := re.search(pattern, text))})
+    result.update(
+        {name: float(m.group(1)) for name, pattern in _PHASES.items() if (m := re.search(pattern, text))}
+    )
     return result
 
 

@@ -56,7 +56,9 @@ class BenchDaemon:
             )  # fmt: skip
         while not ready.wait(0.01):
             if self.process.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.process.returncode}; see {self.home / 'daemon.log'}")
+                raise RuntimeError(
+                    f"daemon exited with {self.process.returncode}; see {self.home / 'daemon.log'}"
+                )
             if time.perf_counter() - started > timeout:
                 raise RuntimeError(f"no READY=1 within {timeout} s")
         return time.perf_counter() - started

@@ -23,8 +23,17 @@ def write(results: dict[str, Any], path: Path) -> None:
 
 
 def render(results: dict[str, Any]) -> str:
-    rows = [*_cold_start(results), *_first_audio(results), *_latents(results), *_speed(results), *_memory(results)]
-    table = ["| # | figure | ours | stock | ratio | target | met |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        *_cold_start(results),
+        *_first_audio(results),
+        *_latents(results),
+        *_speed(results),
+        *_memory(results),
+    ]
+    table = [
+        "| # | figure | ours | stock | ratio | target | met |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     table += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join([_machine(results), "", *table, "", *_speed_table(results), "", *_memory_table(results)])
 
@@ -67,7 +76,10 @@ def _first_audio(results: dict[str, Any]) -> list[Row]:
         speed = results.get("synthesis", {}).get(name)
         ours = med(figures["synthesised"], "first_audio_s")
         if speed is not None:
-            stock = min(med(speed["runs"][variant], "seconds") for variant in ("stock_default_threads", "stock_1_thread"))
+            stock = min(
+                med(speed["runs"][variant], "seconds")
+                for variant in ("stock_default_threads", "stock_1_thread")
+            )
             rows.append(("2", f"time to first audio at the sink, two sentences, {name} (s)", f"{ours:.2f}",
                          f"{stock:.2f} (`Xtts.inference`, faster thread setting)", f"{ours / stock:.2f}x", "≤ 0.25x",
                          _verdict(ours / stock <= 0.25)))  # fmt: skip
@@ -82,8 +94,17 @@ def _first_audio(results: dict[str, Any]) -> list[Row]:
         rows.append(("5", f"repeated announcement (audio cache hit), first audio at the sink, {name} (ms)",
                      f"{cached:.0f}", f"{stock_repeat * 1000:.0f} (synthesised again)",
                      f"{cached / 1000 / stock_repeat:.3f}x", "≤ 50 ms", _verdict(cached <= 50)))  # fmt: skip
-        rows.append(("–", f"drop-folder pick-up before the request enters, {name} (ms)",
-                     f"{med(figures['synthesised'] + figures['cached'], 'pickup_s') * 1000:.0f}", "–", "", "", "–"))
+        rows.append(
+            (
+                "–",
+                f"drop-folder pick-up before the request enters, {name} (ms)",
+                f"{med(figures['synthesised'] + figures['cached'], 'pickup_s') * 1000:.0f}",
+                "–",
+                "",
+                "",
+                "–",
+            )
+        )
     return rows
 
 
@@ -148,8 +169,17 @@ def _memory(results: dict[str, Any]) -> list[Row]:
         curve = figures["requests_rss_mib"]
         base, last = curve[1][1], curve[-1][1]
         growth = (last - base) / base * 100
-        rows.append(("7", f"memory growth over {curve[-1][0]} requests after the first {curve[1][0]}, {name}",
-                     f"{growth:+.1f} % ({base:.0f} → {last:.0f} MiB)", "–", "", "≤ 5 %", _verdict(growth <= 5)))
+        rows.append(
+            (
+                "7",
+                f"memory growth over {curve[-1][0]} requests after the first {curve[1][0]}, {name}",
+                f"{growth:+.1f} % ({base:.0f} → {last:.0f} MiB)",
+                "–",
+                "",
+                "≤ 5 %",
+                _verdict(growth <= 5),
+            )
+        )
     return rows
 
 

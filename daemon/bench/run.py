@@ -61,12 +61,16 @@ _MODELS_OF = {
 }
 
 
-def _runners(repeats: int, threads: int, memory_requests: int) -> dict[str, Callable[[Path, Path], dict[str, Any]]]:
+def _runners(
+    repeats: int, threads: int, memory_requests: int
+) -> dict[str, Callable[[Path, Path], dict[str, Any]]]:
     return {
         "coldstart": lambda model, home: coldstart.cold_start(model, home, repeats, threads),
         "synthesis": lambda model, home: synthesis.speed(model, VOICE, TEXTS, repeats),
         "latents": lambda model, home: synthesis.latents_timing(model, VOICE, home, repeats),
-        "first_audio": lambda model, home: latency.first_audio(model, home, TEXTS["two_sentences"], repeats, threads),
+        "first_audio": lambda model, home: latency.first_audio(
+            model, home, TEXTS["two_sentences"], repeats, threads
+        ),
         "memory": lambda model, home: latency.memory_curve(model, home, memory_requests),
     }
 

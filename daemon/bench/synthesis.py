@@ -30,7 +30,11 @@ def stock_inference(engine: Engine, text: str, latents: Latents) -> dict[str, fl
         top_k=PARAMS.top_k, top_p=PARAMS.top_p, repetition_penalty=PARAMS.repetition_penalty,
     )  # fmt: skip
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "audio_s": len(out["wav"]) / SAMPLE_RATE, "tokens": int(out["gpt_latents"].shape[1])}
+    return {
+        "seconds": seconds,
+        "audio_s": len(out["wav"]) / SAMPLE_RATE,
+        "tokens": int(out["gpt_latents"].shape[1]),
+    }
 
 
 def our_stream(engine: Engine, text: str, latents: Latents) -> dict[str, float]:
@@ -40,7 +44,11 @@ def our_stream(engine: Engine, text: str, latents: Latents) -> dict[str, float]:
     for chunk in engine.stream(text, "en", latents, PARAMS):
         first = first if first is not None else time.perf_counter() - started
         samples += len(chunk)
-    return {"seconds": time.perf_counter() - started, "first_chunk_s": first or 0.0, "audio_s": samples / SAMPLE_RATE}
+    return {
+        "seconds": time.perf_counter() - started,
+        "first_chunk_s": first or 0.0,
+        "audio_s": samples / SAMPLE_RATE,
+    }
 
 
 def direct_first_chunk(engine: Engine, text: str, latents: Latents) -> float:
@@ -91,7 +99,11 @@ def speed(model: Path, voice: Path, texts: dict[str, str], repeats: int) -> dict
             torch.manual_seed(repeat)
             runs.setdefault(name, []).append(measure())
             log.info("synthesis %d %s: %s", repeat + 1, name, runs[name][-1])
-    return {"default_threads": default_threads, "runs": runs, "logits": logits_agreement(engine, int8, latents, one)}
+    return {
+        "default_threads": default_threads,
+        "runs": runs,
+        "logits": logits_agreement(engine, int8, latents, one),
+    }
 
 
 def logits_agreement(fp32: Engine, int8: Engine, latents: Latents, text: str) -> dict[str, float]:
