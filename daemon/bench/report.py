@@ -115,7 +115,7 @@ def _latents(results: dict[str, Any]) -> list[Row]:
         stock = med(times["stock_ms"])
         for key, label, bound in (("memory_hit_ms", "memory hit", 1), ("disk_hit_ms", "disk hit", 10)):
             value = med(times[key])
-            rows.append(("4", f"voice latents, {label}, {name} (ms)", f"{value:.2f}", f"{stock:.0f} (computed)",
+            rows.append(("4", f"voice latents, {label}, {name} (ms)", f"{value:.3f}", f"{stock:.0f} (computed)",
                          f"{value / stock:.4f}x", f"< {bound} ms", _verdict(value < bound)))  # fmt: skip
         miss = med(times["miss_ms"])
         rows.append(("4", f"voice latents, miss (computed), {name} (ms)", f"{miss:.0f}", f"{stock:.0f}",
