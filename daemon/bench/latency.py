@@ -16,7 +16,7 @@ from typing import Any
 from ..audio import decode
 from ..engine import Engine
 from .daemonrun import VOICE, BenchDaemon
-from .pulse import PulseServer
+from .pulse import FirstSound, PulseServer
 from .synthesis import direct_first_chunk, with_threads
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def first_audio(model: Path, home: Path, text: str, repeats: int, threads: int) 
         pulse.stop()
 
 
-def _heard(daemon: BenchDaemon, probe: Any, text: str, expected_cache: str) -> dict[str, float]:
+def _heard(daemon: BenchDaemon, probe: FirstSound, text: str, expected_cache: str) -> dict[str, float]:
     time.sleep(0.5)  # let the previous announcement's tail leave the sink
     probe.arm()
     dropped = time.time()
