@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .audio import remove_stale_temporaries
+from .audiocache import AudioCache
 from .engine import Engine
 from .events import EventBus
 from .guard import QualityGuard
@@ -71,17 +72,22 @@ class Daemon:
         remove_stale_temporaries(paths.output)
         ensure_model(settings.model.path, paths.cache, settings.model.accept_license)
         go_offline()
-        self.engine = Engine.load(settings.model.path, settings.model.device, settings.model.threads)
-        if settings.model.warmup:
+        model = settings.model
+        self.engine = Engine.load(model.path, model.device, model.threads, model.quantize_int8)
+        if model.warmup:
             log.info("warm-up took %.2f s", self.engine.warm_up())
         self.spool = Spool(paths.spool, settings.queue.max_size, settings.queue.keep_finished_hours * 3600)
         log.info("%d request(s) waiting in the queue", self.spool.recover())
         self.registry = VoiceRegistry(paths.voices, LatentsCache(paths.cache / "latents"), self.engine)
         self._load_voices()
         self.player = Player(settings.output.device)
+        cache = settings.cache
+        audio_cache = None
+        if cache.audio_enabled:
+            audio_cache = AudioCache(paths.cache / "audio", int(cache.audio_max_mb * 2**20))
         self.worker = Worker(self.spool, self.engine, self.registry, self.player, self.events,
                              WorkerConfig(paths.output, settings.sampling, settings.output.fallback_to_file,
-                                          self._quality_guard()))  # fmt: skip
+                                          self._quality_guard(), audio_cache))  # fmt: skip
         self.intake = Intake(
             self.spool, self.registry, self.events, voice=settings.synthesis.voice,
             language=settings.synthesis.language, output=settings.output.mode,

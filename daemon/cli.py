@@ -158,6 +158,22 @@ def cmd_dev_model(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .bench.run import run_bench
+    from .devmodel import build_checkpoint
+
+    setup_logging(args.log_level or "INFO")
+    tiny = args.tiny or build_checkpoint(Path(tempfile.mkdtemp(prefix="voice-daemon-tiny-")), "tiny", 40)
+    models = {"tiny": tiny}
+    if args.full is not None:
+        models["full"] = args.full
+    run_bench(models, args.out, tuple(args.sections), args.repeats, args.threads, args.memory_requests)
+    print(args.out / "benchmarks.md")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voice-daemon", description="Local voice-cloning speech service (XTTS v2)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -199,6 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--max-audio-tokens", type=int, default=605)
     dev.set_defaults(func=cmd_dev_model)
     qualitycli.register(commands)  # similarity, score, eval, tune
+
+    from .bench import SECTIONS
+
+    bench = commands.add_parser("bench", help="benchmark against stock coqui-tts (docs/benchmarks.md)")
+    bench.add_argument("--full", type=Path, help="full-size model folder (voice-daemon dev-model DIR --size full)")
+    bench.add_argument("--tiny", type=Path, help="tiny model folder (default: one built in a temporary folder)")
+    bench.add_argument("--out", type=Path, default=Path("docs"), help="where benchmarks.json and .md go")
+    bench.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--threads", type=int, default=1, help="model.threads of the daemon under test")
+    bench.add_argument("--memory-requests", type=int, default=300)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -8,7 +8,9 @@ command) may use an Engine.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -76,10 +78,11 @@ def check_model_dir(model_dir: Path) -> None:
 class Engine:
     """A loaded XTTS v2 model.  Use :meth:`load`."""
 
-    def __init__(self, model: Any, model_dir: Path, fingerprint: str) -> None:
+    def __init__(self, model: Any, model_dir: Path, fingerprint: str, quantized: bool = False) -> None:
         self._model = model
         self.model_dir = model_dir
         self.fingerprint = fingerprint
+        self.quantized = quantized
         self.device = str(model.device)
         config = model.config
         self._cond = {
@@ -89,19 +92,35 @@ class Engine:
         }
 
     @classmethod
-    def load(cls, model_dir: Path, device: str = "auto", threads: int = 0) -> Engine:
-        """Load ``model_dir`` once: no random initialisation, weights memory-mapped, inference mode."""
+    def load(
+        cls, model_dir: Path, device: str = "auto", threads: int = 0, quantize_int8: bool = False
+    ) -> Engine:
+        """Load ``model_dir`` once: no random initialisation, weights memory-mapped, inference mode.
+
+        ``quantize_int8`` quantises the GPT decoder (CPU only; ignored with a warning on CUDA).
+        """
         check_model_dir(model_dir)
         started = time.perf_counter()
+        _skip_unused_imports()
         import torch
 
         if threads:
             torch.set_num_threads(threads)
         target = _pick_device(device)
-        model = _build_model(model_dir).to(target)
-        engine = cls(model, model_dir, _fingerprint(model_dir))
-        log.info("loaded XTTS v2 from %s on %s in %.2f s", model_dir, target, time.perf_counter() - started)
+        if quantize_int8 and target != "cpu":
+            log.warning("model.quantize_int8 applies to CPU inference only; ignored on %s", target)
+        quantize = quantize_int8 and target == "cpu"
+        model = _build_model(model_dir, quantize).to(target)
+        engine = cls(model, model_dir, _fingerprint(model_dir), quantize)
+        variant = ", int8 GPT" if quantize else ""
+        log.info("loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s", model_dir, target,
+                 torch.get_num_threads(), variant, time.perf_counter() - started)  # fmt: skip
         return engine
+
+    @property
+    def identity(self) -> str:
+        """The model and its variant (int8 or not): what, besides the inputs, decides the audio."""
+        return f"{self.fingerprint}-int8" if self.quantized else self.fingerprint
 
     @property
     def conditioning_settings(self) -> dict[str, int]:
@@ -161,27 +180,35 @@ class Engine:
                 yield chunk.detach().cpu().numpy().astype(np.float32, copy=False)
 
     def warm_up(self) -> float:
-        """Fault in every weight and run the first steps of one synthesis; returns the seconds taken.
+        """Fault in every weight (one pass over the model); returns the seconds taken.
 
         Weights are memory-mapped, so without this the first request would pay for reading them.
+        A warm-up synthesis is not needed: measured on the full-size model, a second synthesis
+        costs as much as the first.
         """
         import torch
 
         started = time.perf_counter()
         with torch.inference_mode():
-            for tensor in self._model.state_dict().values():
+            for tensor in itertools.chain(self._model.parameters(), self._model.buffers()):
                 tensor.sum()
-        noise = np.random.default_rng(0).normal(0, 0.05, _CONDITIONING_RATE).astype(np.float32)
-        latents = self.conditioning([Clip(noise, _CONDITIONING_RATE)])
-        stream = self.stream("Ready.", "en", latents, SamplingParams(stream_chunk_size=2), seed=0)
-        next(stream, None)
-        stream.close()
         return time.perf_counter() - started
 
     def synthesize(self, text: str, language: str, latents: Latents, **kwargs: Any) -> np.ndarray:
         """The whole of :meth:`stream`, concatenated."""
         chunks = list(self.stream(text, language, latents, **kwargs))
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+# Optional packages that transformers and torch import when present, though inference never uses
+# them (assisted-generation metrics, GPU kernel compilation): a second or more of every start-up.
+_UNUSED_IMPORTS = ("sklearn", "triton")
+
+
+def _skip_unused_imports() -> None:
+    """Mark :data:`_UNUSED_IMPORTS` as absent (``None`` in ``sys.modules``) unless already imported."""
+    for name in _UNUSED_IMPORTS:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 def _pick_device(device: str) -> str:
@@ -194,7 +221,7 @@ def _pick_device(device: str) -> str:
     return device
 
 
-def _build_model(model_dir: Path) -> Any:
+def _build_model(model_dir: Path, quantize_int8: bool = False) -> Any:
     """Construct Xtts without random initialisation, then assign memory-mapped checkpoint tensors."""
     from TTS.tts.configs.xtts_config import XttsConfig
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
@@ -213,6 +240,10 @@ def _build_model(model_dir: Path) -> Any:
     model.speaker_manager = SpeakerManager(str(speakers)) if speakers.is_file() else None
     model.load_state_dict(_load_state_dict(model, model_dir / "model.pth"), strict=True, assign=True)
     model.hifigan_decoder.eval()
+    if quantize_int8:
+        from .quantize import quantize_gpt
+
+        quantize_gpt(model.gpt)
     model.gpt.init_gpt_for_inference(kv_cache=model.args.kv_cache, use_deepspeed=False)
     model.gpt.eval()
     return model

@@ -38,6 +38,7 @@ class ModelSettings(Section):
     threads: int = Field(0, ge=0)
     accept_license: bool = False
     warmup: bool = True
+    quantize_int8: bool = False
 
 
 class PathSettings(Section):
@@ -47,6 +48,11 @@ class PathSettings(Section):
     output: Path = Path("var/output")
     cache: Path = Path("var/cache")
     spool: Path = Path("var/spool")
+
+
+class CacheSettings(Section):
+    audio_enabled: bool = True
+    audio_max_mb: float = Field(200, gt=0)
 
 
 class SynthesisSettings(Section):
@@ -124,6 +130,7 @@ class Settings(BaseSettings):
 
     model: ModelSettings = ModelSettings()
     paths: PathSettings = PathSettings()
+    cache: CacheSettings = CacheSettings()
     synthesis: SynthesisSettings = SynthesisSettings()
     sampling: SamplingParams = SamplingParams()
     output: OutputSettings = OutputSettings()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import sinks
+from .audiocache import AudioCache, audio_key
 from .engine import SAMPLE_RATE, Engine, SamplingParams
 from .errors import VoiceDaemonError
 from .events import Event, EventBus
@@ -39,6 +40,7 @@ class WorkerConfig:
     sampling: SamplingParams
     fallback_to_file: bool = True
     guard: QualityGuard | None = None  # scores takes and regenerates bad ones (quality.enabled)
+    audio_cache: AudioCache | None = None
 
 
 class Worker:
@@ -121,7 +123,7 @@ class Worker:
         """Synthesise ``request`` into its outputs; returns the 'done' event data."""
         started = time.monotonic()
         data: dict[str, Any] = {}
-        stream = self._beating(self._render(request, data))
+        stream = self._render(request, data)
         chunks: list[np.ndarray] = []
         save = request.output in ("file", "both")
         if request.output in ("play", "both"):
@@ -148,14 +150,21 @@ class Worker:
         voice = self.registry.get(request.voice or "")
         latents = self.registry.latents(voice)
         params = self.config.sampling.model_copy(update=voice.sampling)
+        language = request.language or "en"
 
         def take(seed: int | None) -> Iterator[np.ndarray]:
-            language = request.language or "en"
             return self._beating(self.engine.stream(request.text, language, latents, params, seed, self._cancel))
 
-        if self.config.guard is None:
-            return take(None)
-        return self.config.guard.render(take, voice, request, params.speed, data, self._cancel)
+        def synthesise() -> Iterator[np.ndarray]:
+            if self.config.guard is None:
+                return take(None)
+            return self.config.guard.render(take, voice, request, params.speed, data, self._cancel)
+
+        cache = self.config.audio_cache
+        if cache is None or voice.key is None:
+            return synthesise()
+        key = audio_key(request.text, language, voice.key, self.engine.identity, params)
+        return cache.stream(key, synthesise, lambda: not self._cancel.is_set(), data)
 
     def _beating(self, stream: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         """Pass chunks through, recording that synthesis is making progress (for the watchdog)."""

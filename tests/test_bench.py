@@ -1,0 +1,64 @@
+"""The benchmark report: verdicts against the targets, and the generated part of the document."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daemon.bench import report
+
+
+def _results(ours_start: float, first_audio: float, cached: float, last_rss: float) -> dict:
+    return {
+        "repeats": 1,
+        "coldstart": {"full": {"ours": [{"seconds": ours_start, "rss_mib": 2900, "load_s": 1, "warm_up_s": 1}],
+                               "stock": [{"seconds": 20.0, "rss_mib": 2800}]}},
+        "synthesis": {"full": {"runs": {
+            "stock_default_threads": [{"seconds": 10.0, "audio_s": 4.0, "tokens": 100}],
+            "stock_1_thread": [{"seconds": 12.0, "audio_s": 4.0, "tokens": 100}],
+            "ours_1_thread": [{"seconds": 8.0, "audio_s": 4.0, "first_chunk_s": 2.0}]},
+            "logits": {"top1_agreement": 0.95, "cosine": 0.999, "relative_rms_error": 0.02}}},
+        "first_audio": {"full": {"synthesised": [{"first_audio_s": first_audio, "pickup_s": 0.05}],
+                                 "cached": [{"first_audio_s": cached, "pickup_s": 0.05}],
+                                 "direct_first_chunk_s": [2.0]}},
+        "latents": {"full": {"memory_hit_ms": [0.01], "disk_hit_ms": [2.0], "miss_ms": [900.0], "stock_ms": [1000.0]}},
+        "memory": {"tiny": {"requests_rss_mib": [[0, 1000], [10, 1100], [300, last_rss]]}},
+    }  # fmt: skip
+
+
+def _verdicts(markdown: str) -> dict[str, str]:
+    rows = [line.split(" | ") for line in markdown.splitlines() if line.startswith("| ") and " | " in line]
+    return {row[1]: row[-1].rstrip(" |") for row in rows if len(row) == 7}
+
+
+def test_targets_met_and_missed_are_told_apart() -> None:
+    good = _verdicts(report.render(_results(4.0, 2.05, 0.02, 1120)))
+    bad = _verdicts(report.render(_results(6.0, 2.6, 0.08, 1200)))
+    overhead = next(key for key in good if key.startswith("daemon overhead"))  # 50 ms of 100 allowed; 600 ms
+    for figure in ("cold start to READY=1, full model (s)", "repeated announcement (audio cache hit), first audio "
+                   "at the sink, full (ms)", "memory growth over 300 requests after the first 10, tiny",
+                   "time to first audio at the sink, two sentences, full (s)", overhead):  # fmt: skip
+        assert good[figure] == "**yes**" and bad[figure] == "no", figure
+
+
+def test_only_the_generated_part_of_the_document_is_replaced(tmp_path: Path) -> None:
+    document = tmp_path / "benchmarks.md"
+    document.write_text(f"# Title\n\nintro\n\n{report.BEGIN}\nold table\n{report.END}\n\n## Notes\nkept\n")
+    report.write(_results(4.0, 2.0, 0.02, 1100), document)
+    text = document.read_text()
+    assert text.startswith("# Title\n\nintro\n") and text.endswith("## Notes\nkept\n")
+    assert "old table" not in text and "cold start to READY=1" in text
+
+
+@pytest.mark.slow
+def test_the_bench_command_runs_on_the_tiny_model(tiny_model: Path, tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "daemon", "bench", "--tiny", str(tiny_model), "--out", str(tmp_path),
+                    "--sections", "latents", "memory", "--repeats", "1", "--memory-requests", "10"],
+                   check=True, timeout=600)  # fmt: skip
+    results = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert results["memory"]["tiny"]["requests_rss_mib"][-1][0] == 10
+    assert "voice latents, disk hit, tiny" in (tmp_path / "benchmarks.md").read_text()

@@ -1,0 +1,58 @@
+"""CPU inference settings: thread count and the opt-in int8 GPT decoder, on the tiny real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from daemon.audio import decode
+from daemon.bench.synthesis import logits_agreement
+from daemon.engine import Engine
+from tests.support.daemonproc import StartDaemon, drop, outcome, wait_filed
+
+
+def test_int8_quantises_the_gpt_decoder_and_still_speaks(
+    tiny_model: Path, engine: Engine, reference: Path
+) -> None:
+    from transformers.pytorch_utils import Conv1D
+
+    int8 = Engine.load(tiny_model, "cpu", quantize_int8=True)
+    gpt = int8._model.gpt
+    quantised = [m for m in gpt.gpt.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert len(quantised) == 4 * 2  # attention in/out and MLP in/out of each of the 2 layers
+    assert not any(isinstance(m, Conv1D) for m in gpt.gpt.modules())
+    assert isinstance(gpt.mel_head, torch.ao.nn.quantized.dynamic.Linear)
+    assert int8.identity != engine.identity and engine.identity == engine.fingerprint
+
+    clip = decode(reference)
+    latents = engine.conditioning([clip])
+    assert torch.equal(
+        int8.conditioning([clip]).gpt_cond_latent, latents.gpt_cond_latent
+    )  # encoder stays fp32
+    audio = int8.synthesize("The door is open.", "en", latents, seed=3)
+    assert np.isfinite(audio).all() and len(audio) == len(
+        engine.synthesize("The door is open.", "en", latents, seed=3)
+    )
+    agreement = logits_agreement(engine, int8, latents, "The door is open.")
+    assert agreement["cosine"] > 0.99 and agreement["top1_agreement"] >= 0.8
+    assert agreement["max_abs_error"] > 0  # really a different (quantised) computation
+
+
+def test_the_thread_count_is_applied(tiny_model: Path) -> None:
+    saved = torch.get_num_threads()
+    try:
+        Engine.load(tiny_model, "cpu", threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_the_daemon_runs_the_int8_decoder_when_asked(start_daemon: StartDaemon, home: Path) -> None:
+    daemon = start_daemon(env={"VOICE_DAEMON_MODEL__QUANTIZE_INT8": "true"})
+    drop(home, "q.json", json.dumps({"id": "int8", "text": "The kettle has boiled.", "output": "file"}))
+    assert wait_filed(home, "q.json") == "done"
+    assert outcome(home, "int8")["data"]["audio_seconds"] > 0
+    assert "(1 threads, int8 GPT)" in daemon.log()
