@@ -163,7 +163,9 @@ class Worker:
         cache = self.config.audio_cache
         if cache is None or voice.key is None:
             return synthesise()
-        key = audio_key(request.text, language, voice.key, self.engine.identity, params)
+        guard = self.config.guard
+        model_id = f"{self.engine.identity}-guard{guard.settings.min_score}" if guard else self.engine.identity
+        key = audio_key(request.text, language, voice.key, model_id, params)
         return cache.stream(key, synthesise, lambda: not self._cancel.is_set(), data)
 
     def _beating(self, stream: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -73,10 +73,16 @@ def test_the_best_real_take_is_used(corpus: Path, reference: Path) -> None:
 
 
 def test_the_daemon_guard_regenerates_and_reports_the_score(start_daemon: StartDaemon, home: Path) -> None:
+    unguarded = start_daemon()  # puts the phrase into the audio cache, unscored
+    drop(home, "before.json", json.dumps({"text": "The garage door is open.", "id": "before"}))
+    assert wait_filed(home, "before.json") == "done" and outcome(home, "before")["data"]["audio_cache"] == "miss"
+    assert unguarded.stop() == 0
     daemon = start_daemon(FAST + "[quality]\nenabled = true\nmin_score = 0.9\nmax_retries = 1\n")
     drop(home, "door.json", json.dumps({"text": "The garage door is open.", "id": "door"}))
     assert wait_filed(home, "door.json", 120) == "done"
-    quality = outcome(home, "door")["data"]["quality"]
+    data = outcome(home, "door")["data"]
+    assert data["audio_cache"] == "miss", "an unscored take from the cache must not bypass the guard"
+    quality = data["quality"]
     assert quality["takes"] == 2 and quality["score"] == max(quality["scores"]) < 0.9
     log = daemon.log()
     assert "quality guard on" in log and "request door: take 1 scored" in log and "new take with seed" in log
