@@ -2,8 +2,9 @@
 
 An entry is keyed by everything that shapes the audio: text, language, the voice's content (its
 latents key, which also names the model and conditioning settings), the model variant (with the
-quality guard's settings, when it is on) and the sampling settings.  Entries are float32 ``.npy`` files written atomically and read with
-``allow_pickle=False``; the least recently used are deleted when the folder grows past its bound.
+quality guard's settings, when it is on) and the sampling settings.  Entries are float32
+``.npy`` files written atomically and read with ``allow_pickle=False``; the least recently
+used are deleted when the folder grows past its bound.
 A damaged entry is deleted and the audio synthesised again.
 """
 
