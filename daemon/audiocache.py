@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .engine import SAMPLE_RATE, SamplingParams
+from .files import replacing
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +62,10 @@ class AudioCache:
         """Store ``audio`` under ``key``, then evict the least recently used entries beyond the bound."""
         if audio.nbytes > self.max_bytes or audio.size == 0:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with replacing(self._path(key)) as handle:
                 np.save(handle, np.ascontiguousarray(audio, dtype=np.float32), allow_pickle=False)
-            os.replace(tmp, self._path(key))
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             log.warning("could not write audio cache entry %s: %s", key, exc)
             return
         self._evict()

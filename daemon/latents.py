@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .engine import Latents
+from .files import replacing
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +82,8 @@ class LatentsCache:
     def _write(self, key: str, latents: Latents) -> None:
         import torch
 
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with replacing(self._path(key)) as handle:
                 torch.save(latents.to_tensors(), handle)
-            os.replace(tmp, self._path(key))
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             log.warning("could not write latents cache file for %s: %s", key, exc)
