@@ -1,4 +1,7 @@
-"""``voice-daemon run`` as a subprocess in a scratch folder, driven the way a client drives it."""
+"""``voice-daemon run`` as a subprocess in a scratch folder, driven the way a client drives it.
+
+Also the sd_notify listener that stands in for systemd here and in the tests.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,38 @@ from typing import Any
 
 VOICE = Path(__file__).resolve().parents[2] / "voices" / "default.flac"
 _FOLDERS = ("voices", "inbox", "output", "cache", "spool")
+
+
+class NotifySocket:
+    """An AF_UNIX datagram socket collecting sd_notify messages, as systemd would."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[tuple[float, dict[str, str]]] = []
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind(str(path))
+        self._socket.settimeout(0.2)
+        self._closed = threading.Event()
+        threading.Thread(target=self._receive, daemon=True).start()
+
+    def _receive(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data = self._socket.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+            self.messages.append((time.monotonic(), fields))
+
+    def seen(self, key: str, value: str | None = None) -> list[float]:
+        """Arrival times (``time.monotonic``) of the messages that set ``key`` (to ``value``)."""
+        return [at for at, fields in list(self.messages) if key in fields and value in (None, fields[key])]
+
+    def close(self) -> None:
+        self._closed.set()
+        self._socket.close()
 
 
 class BenchDaemon:
@@ -39,29 +74,26 @@ class BenchDaemon:
         )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_DAEMON_")} | (env or {})
         self.process: subprocess.Popen[bytes] | None = None
+        self._notify: NotifySocket | None = None
 
     def start(self, timeout: float = 600) -> float:
         """Start and wait for READY=1; returns the seconds from launch to READY=1."""
-        address = self.home / f"notify-{uuid.uuid4().hex[:8]}.sock"
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        listener.bind(str(address))
-        listener.settimeout(1)
-        ready = threading.Event()
-        threading.Thread(target=_receive, args=(listener, address, ready), daemon=True).start()
+        self._notify = notify = NotifySocket(self.home / f"notify-{uuid.uuid4().hex[:8]}.sock")
         with (self.home / "daemon.log").open("ab") as log:
-            started = time.perf_counter()
+            started = time.monotonic()
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "daemon", "--config", str(self.config), "run"],
-                env={**self.env, "NOTIFY_SOCKET": str(address)}, stdout=log, stderr=subprocess.STDOUT,
+                env={**self.env, "NOTIFY_SOCKET": str(notify.path)}, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        while not ready.wait(0.01):
+        while not notify.seen("READY", "1"):
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"daemon exited with {self.process.returncode}; see {self.home / 'daemon.log'}"
                 )
-            if time.perf_counter() - started > timeout:
+            if time.monotonic() - started > timeout:
                 raise RuntimeError(f"no READY=1 within {timeout} s")
-        return time.perf_counter() - started
+            time.sleep(0.01)
+        return notify.seen("READY", "1")[0] - started
 
     def submit(self, text: str, **fields: Any) -> str:
         """Drop a request into the inbox (temporary name, then rename); returns its id."""
@@ -92,17 +124,7 @@ class BenchDaemon:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(120)
-        for stale in self.home.glob("notify-*.sock"):
-            stale.unlink()
-
-
-def _receive(listener: socket.socket, address: Path, ready: threading.Event) -> None:
-    """Read sd_notify messages as systemd would, noting READY=1, until the socket is gone."""
-    with listener:
-        while address.exists():
-            try:
-                message = listener.recv(4096).decode()
-            except TimeoutError:
-                continue
-            if "READY=1" in message.splitlines():
-                ready.set()
+        if self._notify is not None:
+            self._notify.close()
+            self._notify.path.unlink(missing_ok=True)
+            self._notify = None

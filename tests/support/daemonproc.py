@@ -5,50 +5,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from daemon.bench.daemonrun import NotifySocket
 
 
 def daemon_command(*args: str) -> list[str]:
     """The command line of ``voice-daemon`` run from this checkout's interpreter."""
     return [sys.executable, "-m", "daemon", *args]
-
-
-class NotifySocket:
-    """An AF_UNIX datagram socket collecting sd_notify messages, as systemd would."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[tuple[float, dict[str, str]]] = []
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._socket.bind(str(path))
-        self._socket.settimeout(0.2)
-        self._closed = threading.Event()
-        threading.Thread(target=self._receive, daemon=True).start()
-
-    def _receive(self) -> None:
-        while not self._closed.is_set():
-            try:
-                data = self._socket.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
-            self.messages.append((time.monotonic(), fields))
-
-    def seen(self, key: str, value: str | None = None) -> list[float]:
-        return [at for at, fields in list(self.messages) if key in fields and value in (None, fields[key])]
-
-    def close(self) -> None:
-        self._closed.set()
-        self._socket.close()
 
 
 class DaemonProcess:
