@@ -21,6 +21,7 @@ import numpy as np
 
 from .audio import Clip, decode
 from .engine import SAMPLE_RATE, Engine, SamplingParams
+from .files import replacing
 from .quality import score_take
 from .ratings import RatingStore, settings_key
 from .similarity import embed_voice
@@ -139,7 +140,6 @@ def write_settings(voices_dir: Path, voice: Voice, results: list[Result], texts:
         "scores": [round(result.combined, 3) for result in results],
     }
     path = voices_dir / f"{voice.name}{SETTINGS_SUFFIX}"
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    with replacing(path) as handle:
+        handle.write((json.dumps(data, indent=2) + "\n").encode("utf-8"))
     return path
