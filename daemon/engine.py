@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import sys
+import mmap
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .audio import Clip, resample
 from .errors import ModelUnavailable
+from .imports import coqui_imports
 from .text import split_text
 
 if TYPE_CHECKING:
@@ -101,17 +102,17 @@ class Engine:
         """
         check_model_dir(model_dir)
         started = time.perf_counter()
-        _skip_unused_imports()
-        import torch
+        with coqui_imports():
+            import torch
 
-        if threads:
-            torch.set_num_threads(threads)
-        target = _pick_device(device)
-        if quantize_int8 and target != "cpu":
-            log.warning("model.quantize_int8 applies to CPU inference only; ignored on %s", target)
-        quantize = quantize_int8 and target == "cpu"
-        model = _build_model(model_dir, quantize).to(target)
-        engine = cls(model, model_dir, _fingerprint(model_dir), quantize)
+            if threads:
+                torch.set_num_threads(threads)
+            target = _pick_device(device)
+            if quantize_int8 and target != "cpu":
+                log.warning("model.quantize_int8 applies to CPU inference only; ignored on %s", target)
+            quantize = quantize_int8 and target == "cpu"
+            model = _build_model(model_dir, quantize).to(target)
+            engine = cls(model, model_dir, _fingerprint(model_dir), quantize)
         variant = ", int8 GPT" if quantize else ""
         log.info("loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s", model_dir, target,
                  torch.get_num_threads(), variant, time.perf_counter() - started)  # fmt: skip
@@ -180,18 +181,19 @@ class Engine:
                 yield chunk.detach().cpu().numpy().astype(np.float32, copy=False)
 
     def warm_up(self) -> float:
-        """Fault in every weight (one pass over the model); returns the seconds taken.
+        """Fault in every page of every weight; returns the seconds taken.
 
         Weights are memory-mapped, so without this the first request would pay for reading them.
-        A warm-up synthesis is not needed: measured on the full-size model, a second synthesis
-        costs as much as the first.
+        Reading one element per page maps the page as well as reading all of it does, at about
+        half the cost (0.13 s against 0.22 s for the full-size model).  A warm-up synthesis is
+        not needed: measured on the full-size model, a second synthesis costs as much as the first.
         """
         import torch
 
         started = time.perf_counter()
         with torch.inference_mode():
             for tensor in itertools.chain(self._model.parameters(), self._model.buffers()):
-                tensor.sum()
+                _touch_pages(tensor)
         return time.perf_counter() - started
 
     def synthesize(self, text: str, language: str, latents: Latents, **kwargs: Any) -> np.ndarray:
@@ -200,15 +202,13 @@ class Engine:
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
 
 
-# Optional packages that transformers and torch import when present, though inference never uses
-# them (assisted-generation metrics, GPU kernel compilation): a second or more of every start-up.
-_UNUSED_IMPORTS = ("sklearn", "triton")
-
-
-def _skip_unused_imports() -> None:
-    """Mark :data:`_UNUSED_IMPORTS` as absent (``None`` in ``sys.modules``) unless already imported."""
-    for name in _UNUSED_IMPORTS:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+def _touch_pages(tensor: torch.Tensor) -> None:
+    """Read one element in every memory page of ``tensor`` (all of it unless it is contiguous)."""
+    if not tensor.is_contiguous() or tensor.device.type != "cpu":
+        tensor.sum()
+        return
+    step = max(1, mmap.PAGESIZE // tensor.element_size())
+    tensor.view(-1)[::step].sum()
 
 
 def _pick_device(device: str) -> str:
@@ -223,11 +223,11 @@ def _pick_device(device: str) -> str:
 
 def _build_model(model_dir: Path, quantize_int8: bool = False) -> Any:
     """Construct Xtts without random initialisation, then assign memory-mapped checkpoint tensors."""
+    from transformers.modeling_utils import no_init_weights
     from TTS.tts.configs.xtts_config import XttsConfig
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
     from TTS.tts.layers.xtts.xtts_manager import SpeakerManager
     from TTS.tts.models.xtts import Xtts
-    from transformers.modeling_utils import no_init_weights
 
     config = XttsConfig()
     config.load_json(str(model_dir / "config.json"))
