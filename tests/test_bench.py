@@ -54,6 +54,14 @@ def test_only_the_generated_part_of_the_document_is_replaced(tmp_path: Path) -> 
     assert "old table" not in text and "cold start to READY=1" in text
 
 
+def test_sections_rerun_apart_say_when_each_was_measured() -> None:
+    results = _results(4.0, 2.0, 0.02, 1100) | {"measured_at": "2026-01-02 10:00 UTC", "repeats": 5}
+    assert "Measured 2026-01-02 10:00 UTC, medians of 5 repeats" in report.render(results)
+    results["sections_measured"] = {"coldstart": ["2026-01-02 10:00 UTC", 5], "synthesis": ["2026-01-01 09:00 UTC", 3]}
+    header = report.render(results).splitlines()[0]
+    assert "coldstart 2026-01-02 10:00 UTC (5 repeats); synthesis 2026-01-01 09:00 UTC (3 repeats)" in header
+
+
 @pytest.mark.slow
 def test_the_bench_command_runs_on_the_tiny_model(tiny_model: Path, tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "daemon", "bench", "--tiny", str(tiny_model), "--out", str(tmp_path),

@@ -51,11 +51,19 @@ def _machine(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     versions = ", ".join(f"{name} {v}" for name, v in m.get("versions", {}).items() if v)
     return (
-        f"Measured {results.get('measured_at', '?')} on {m.get('cores')} cores ({m.get('cpu')}), "
-        f"{m.get('memory_gib')} GiB, GPU: {m.get('gpu') or 'none'}; Python {m.get('python')}, {versions}. "
-        f"Medians of {results.get('repeats')} repeats; the daemon ran with `model.threads = "
-        f"{results.get('daemon_threads')}`."
+        f"{_when(results)} on {m.get('cores')} cores ({m.get('cpu')}), {m.get('memory_gib')} GiB, "
+        f"GPU: {m.get('gpu') or 'none'}; Python {m.get('python')}, {versions}. The daemon ran with "
+        f"`model.threads = {results.get('daemon_threads')}`."
     )
+
+
+def _when(results: dict[str, Any]) -> str:
+    """When the figures were measured, with how many repeats; section by section if rerun apart."""
+    measured = results.get("sections_measured", {})
+    if len({tuple(when) for when in measured.values()}) <= 1:
+        return f"Measured {results.get('measured_at', '?')}, medians of {results.get('repeats')} repeats,"
+    parts = [f"{section} {at} ({repeats} repeats)" for section, (at, repeats) in measured.items()]
+    return "Medians, measured section by section (" + "; ".join(parts) + "),"
 
 
 def _cold_start(results: dict[str, Any]) -> list[Row]:
