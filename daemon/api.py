@@ -47,7 +47,7 @@ class VoiceCloning:
             update={k: v for k, v in {"path": model_path and Path(model_path), "device": device}.items() if v}
         )
         self.settings = settings.model_copy(update={"model": model})
-        self.cache = LatentsCache(self.settings.paths.cache / "latents")
+        self.cache = LatentsCache(self.settings.paths.latents_cache)
         self._engine: Engine | None = None
         self._registry: VoiceRegistry | None = None
 

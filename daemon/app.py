@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .audio import remove_stale_temporaries
 from .audiocache import AudioCache
 from .engine import Engine
 from .events import EventBus
+from .files import remove_stale_temporaries
 from .guard import QualityGuard
 from .inbox import Inbox
 from .intake import Intake
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 _TICK_SECONDS = 1.0
 _HOUSEKEEPING_SECONDS = 3600
 _STUCK_SECONDS = 300  # no synthesis progress for this long while busy means unhealthy
+_SHARED_WRITE_GRACE = 600  # a temporary file this old in a shared cache is nobody's write in progress
 
 
 class Daemon:
@@ -69,7 +70,7 @@ class Daemon:
         settings, paths = self.settings, self.settings.paths
         for folder in (paths.output, paths.cache, paths.spool):
             folder.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(paths.output)
+        self._remove_stale_temporaries()
         ensure_model(settings.model.path, paths.cache, settings.model.accept_license)
         go_offline()
         model = settings.model
@@ -78,13 +79,13 @@ class Daemon:
             log.info("warm-up took %.2f s", self.engine.warm_up())
         self.spool = Spool(paths.spool, settings.queue.max_size, settings.queue.keep_finished_hours * 3600)
         log.info("%d request(s) waiting in the queue", self.spool.recover())
-        self.registry = VoiceRegistry(paths.voices, LatentsCache(paths.cache / "latents"), self.engine)
+        self.registry = VoiceRegistry(paths.voices, LatentsCache(paths.latents_cache), self.engine)
         self._load_voices()
         self.player = Player(settings.output.device)
         cache = settings.cache
         audio_cache = None
         if cache.audio_enabled:
-            audio_cache = AudioCache(paths.cache / "audio", int(cache.audio_max_mb * 2**20))
+            audio_cache = AudioCache(paths.audio_cache, int(cache.audio_max_mb * 2**20))
         self.worker = Worker(self.spool, self.engine, self.registry, self.player, self.events,
                              WorkerConfig(paths.output, settings.sampling, settings.output.fallback_to_file,
                                           self._quality_guard(), audio_cache))  # fmt: skip
@@ -171,7 +172,17 @@ class Daemon:
                 self._housekeeping()
                 last_housekeeping = now
 
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files of writes that a crash or power cut interrupted."""
+        paths = self.settings.paths
+        removed = remove_stale_temporaries(paths.output)
+        for cache in (paths.latents_cache, paths.audio_cache):
+            removed += remove_stale_temporaries(cache, min_age=_SHARED_WRITE_GRACE)
+        if removed:
+            log.info("removed %d temporary file(s) left by interrupted writes", removed)
+
     def _housekeeping(self) -> None:
+        self._remove_stale_temporaries()
         self.spool.prune()
         for component in self._stoppables:
             if isinstance(component, Inbox):

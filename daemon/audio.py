@@ -60,9 +60,3 @@ def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
     with replacing(path, durable=True) as handle:
         sf.write(handle, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     return path
-
-
-def remove_stale_temporaries(folder: Path) -> None:
-    """Delete temporary files that an interrupted :func:`write_wav_atomic` left in ``folder``."""
-    for stale in folder.glob(".*.wav.*.tmp"):
-        stale.unlink(missing_ok=True)

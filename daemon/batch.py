@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .api import VoiceCloning
-from .audio import remove_stale_temporaries, write_wav_atomic
+from .audio import write_wav_atomic
 from .engine import SAMPLE_RATE
 from .errors import RequestError, VoiceDaemonError
+from .files import remove_stale_temporaries
 from .request import Limits, make_request
 from .sinks import output_path
 

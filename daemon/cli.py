@@ -117,7 +117,7 @@ def cmd_voices(args: argparse.Namespace) -> int:
     from .voices import VoiceRegistry
 
     settings = _settings(args)
-    registry = VoiceRegistry(settings.paths.voices, LatentsCache(settings.paths.cache / "latents"))
+    registry = VoiceRegistry(settings.paths.voices, LatentsCache(settings.paths.latents_cache))
     registry.scan()
     voices = registry.all()
     if args.json:

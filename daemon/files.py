@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,3 +30,20 @@ def replacing(path: Path, durable: bool = False) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: Path, min_age: float = 0) -> int:
+    """Delete what interrupted :func:`replacing` blocks left in ``folder``: ``.*.tmp`` files not
+    modified for ``min_age`` seconds (where other processes may be writing, as in the caches
+    that ``voice-daemon say`` and the Python API share with the daemon).  Returns how many.
+    """
+    cutoff = time.time() - min_age
+    removed = 0
+    for stale in folder.glob(".*.tmp"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+                removed += 1
+        except FileNotFoundError:  # its writer finished or removed it meanwhile
+            continue
+    return removed

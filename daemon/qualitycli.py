@@ -104,7 +104,7 @@ def voice_clips(settings: Any, name_or_file: str) -> list[Clip]:
 
     if Path(name_or_file).is_file():
         return [decode(Path(name_or_file))]
-    registry = VoiceRegistry(settings.paths.voices, LatentsCache(settings.paths.cache / "latents"))
+    registry = VoiceRegistry(settings.paths.voices, LatentsCache(settings.paths.latents_cache))
     registry.scan()
     return [decode(path) for path in registry.get(name_or_file).usable]
 

@@ -49,6 +49,14 @@ class PathSettings(Section):
     cache: Path = Path("var/cache")
     spool: Path = Path("var/spool")
 
+    @property
+    def latents_cache(self) -> Path:
+        return self.cache / "latents"
+
+    @property
+    def audio_cache(self) -> Path:
+        return self.cache / "audio"
+
 
 class CacheSettings(Section):
     audio_enabled: bool = True

@@ -9,8 +9,8 @@ import numpy as np
 import soundfile as sf
 
 from daemon.sinks import Player, output_path, save
-from tests.support.pulse import PulseServer, active_seconds
 from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed
+from tests.support.pulse import PulseServer, active_seconds
 
 RATE = 24_000
 
