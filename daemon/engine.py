@@ -47,6 +47,7 @@ class SamplingParams(BaseModel):
     repetition_penalty: float = Field(5.0, ge=1)
     length_penalty: float = 1.0
     speed: float = Field(1.0, ge=0.25, le=4)
+    first_chunk_size: int = Field(8, ge=1, le=200)
     stream_chunk_size: int = Field(20, ge=1, le=200)
 
 
@@ -155,27 +156,17 @@ class Engine:
         seed: int | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[np.ndarray]:
-        """Yield float32 audio chunks at 24 kHz, sentence by sentence, as soon as each is decoded."""
+        """Yield float32 audio chunks at 24 kHz, sentence by sentence, as soon as each is decoded
+        (the first of each sentence after ``params.first_chunk_size`` tokens, see daemon.streaming)."""
         import torch
+
+        from .streaming import stream_piece
 
         params = params or SamplingParams()
         if seed is not None:
             torch.manual_seed(seed)
         for piece in split_text(text, language):
-            chunks = self._model.inference_stream(
-                piece,
-                language,
-                latents.gpt_cond_latent,
-                latents.speaker_embedding,
-                stream_chunk_size=params.stream_chunk_size,
-                temperature=params.temperature,
-                top_k=params.top_k,
-                top_p=params.top_p,
-                repetition_penalty=params.repetition_penalty,
-                length_penalty=params.length_penalty,
-                speed=params.speed,
-            )
-            for chunk in chunks:
+            for chunk in stream_piece(self._model, piece, language, latents, params):
                 if cancel is not None and cancel.is_set():
                     return
                 yield chunk.detach().cpu().numpy().astype(np.float32, copy=False)

@@ -24,7 +24,8 @@ def _results(ours_start: float, first_audio: float, cached: float, last_rss: flo
             "logits": {"top1_agreement": 0.95, "cosine": 0.999, "relative_rms_error": 0.02}}},
         "first_audio": {"full": {"synthesised": [{"first_audio_s": first_audio, "pickup_s": 0.05}],
                                  "cached": [{"first_audio_s": cached, "pickup_s": 0.05}],
-                                 "direct_first_chunk_s": [2.0]}},
+                                 "direct_first_chunk_s": [2.0],
+                                 "stock_s": {"default_threads": [10.0], "1_thread": [12.0]}}},
         "latents": {"full": {"memory_hit_ms": [0.01], "disk_hit_ms": [2.0], "miss_ms": [900.0], "stock_ms": [1000.0]}},
         "memory": {"tiny": {"requests_rss_mib": [[0, 1000], [10, 1100], [300, last_rss]]}},
     }  # fmt: skip
@@ -55,11 +56,15 @@ def test_only_the_generated_part_of_the_document_is_replaced(tmp_path: Path) -> 
 
 
 def test_sections_rerun_apart_say_when_each_was_measured() -> None:
-    results = _results(4.0, 2.0, 0.02, 1100) | {"measured_at": "2026-01-02 10:00 UTC", "repeats": 5}
-    assert "Measured 2026-01-02 10:00 UTC, medians of 5 repeats" in report.render(results)
-    results["sections_measured"] = {"coldstart": ["2026-01-02 10:00 UTC", 5], "synthesis": ["2026-01-01 09:00 UTC", 3]}
+    results = _results(4.0, 2.0, 0.02, 1100)
+    results.update(measured_at="2026-01-02 10:00", repeats=5, daemon_threads=0)
+    together = "Measured 2026-01-02 10:00, medians of 5 repeats, the daemon with `model.threads = 0`"
+    assert together in report.render(results)
+    results["sections_measured"] = {"coldstart": ["2026-01-02 10:00", 5, 0],
+                                    "synthesis": ["2026-01-01 09:00", 3, 1]}  # fmt: skip
     header = report.render(results).splitlines()[0]
-    assert "coldstart 2026-01-02 10:00 UTC (5 repeats); synthesis 2026-01-01 09:00 UTC (3 repeats)" in header
+    assert ("coldstart 2026-01-02 10:00 (5 repeats, `model.threads = 0`); "
+            "synthesis 2026-01-01 09:00 (3 repeats, `model.threads = 1`)") in header
 
 
 @pytest.mark.slow

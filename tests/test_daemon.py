@@ -15,7 +15,9 @@ from tests.conftest import clip_longer_than
 from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed, wait_until
 
 
-def test_leftovers_removed_then_ready_status_watchdog_and_clean_stop(start_daemon: StartDaemon, home: Path) -> None:
+def test_leftovers_removed_then_ready_status_watchdog_and_clean_stop(
+    start_daemon: StartDaemon, home: Path
+) -> None:
     hour_ago = time.time() - 3600
     leftovers = {  # what writes interrupted by a crash leave; the caches may be written by others now
         home / "output" / ".a.wav.x1.tmp": (time.time(), False),
@@ -28,7 +30,8 @@ def test_leftovers_removed_then_ready_status_watchdog_and_clean_stop(start_daemo
         path.write_bytes(b"partial")
         os.utime(path, (mtime, mtime))
     daemon = start_daemon(env={"WATCHDOG_USEC": "1000000"})
-    assert {path.name: path.exists() for path in leftovers} == {path.name: kept for path, (_, kept) in leftovers.items()}
+    left = {path.name: path.exists() for path in leftovers}
+    assert left == {path.name: kept for path, (_, kept) in leftovers.items()}
     time.sleep(2.5)
     assert len(daemon.notify.seen("WATCHDOG", "1")) >= 3
     statuses = [fields["STATUS"] for _, fields in daemon.notify.messages if "STATUS" in fields]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from daemon.audio import decode
-from daemon.engine import SAMPLE_RATE, Engine, check_model_dir
+from daemon.engine import SAMPLE_RATE, Engine, SamplingParams, check_model_dir
 from daemon.errors import ModelUnavailable
 from daemon.text import split_text
 
@@ -68,6 +68,23 @@ def test_stream_yields_24khz_float_chunks_and_is_reproducible_with_a_seed(engine
     different = engine.synthesize("Hello there.", "en", latents, seed=8)
     assert not np.array_equal(again, different)
     assert SAMPLE_RATE == 24_000
+
+
+def test_first_chunk_comes_early_and_the_speech_is_coqui_s_own(engine: Engine, reference: Path) -> None:
+    latents = engine.conditioning([decode(reference)])
+    text, params = "The washing machine has finished.", SamplingParams()
+    torch.manual_seed(0)
+    stock = [chunk.numpy() for chunk in engine._model.inference_stream(
+        text, "en", latents.gpt_cond_latent, latents.speaker_embedding, stream_chunk_size=params.stream_chunk_size,
+        temperature=params.temperature, top_k=params.top_k, top_p=params.top_p,
+        repetition_penalty=params.repetition_penalty)]  # fmt: skip
+    same_cuts = list(engine.stream(text, "en", latents, params.model_copy(update={"first_chunk_size": 20}), seed=0))
+    early = list(engine.stream(text, "en", latents, params.model_copy(update={"first_chunk_size": 4}), seed=0))
+    assert [len(chunk) for chunk in same_cuts] == [len(chunk) for chunk in stock]
+    assert np.array_equal(np.concatenate(same_cuts), np.concatenate(stock))  # coqui-tts's own stream, sample for sample
+    assert len(early[0]) <= 4 * 1024 < len(stock[0]) and len(early) == len(stock) + 1
+    whole, reference_audio = np.concatenate(early), np.concatenate(stock)
+    assert len(whole) == len(reference_audio) and np.corrcoef(whole, reference_audio)[0, 1] > 0.99  # other cuts only
 
 
 def test_long_text_is_split_and_every_piece_is_spoken(engine: Engine, reference: Path) -> None:

@@ -17,7 +17,7 @@ from ..audio import decode
 from ..engine import Engine
 from .daemonrun import VOICE, BenchDaemon
 from .pulse import FirstSound, PulseServer
-from .synthesis import direct_first_chunk, with_threads
+from .synthesis import direct_first_chunk, stock_inference, with_threads
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,10 @@ PLAY = '[output]\nmode = "play"\ndevice = "pulse"\n'
 def first_audio(model: Path, home: Path, text: str, repeats: int, threads: int) -> dict[str, Any]:
     """Synthesised (audio cache emptied before each) and cached announcements, heard at the sink.
 
-    Before each synthesised one, a bare ``inference_stream`` call on the same text runs in this
-    process with the same thread count (the daemon idle meanwhile): the daemon's overhead is the
-    difference.
+    Before each synthesised one, with the daemon idle, this process runs a bare
+    ``inference_stream`` call on the same text with the same thread count (the daemon's overhead
+    is the difference) and stock ``Xtts.inference`` at torch's default thread count and at one
+    thread (the stock counterpart, measured side by side).
     """
     engine = Engine.load(model, "cpu")
     latents = engine.conditioning([decode(VOICE)])
@@ -39,15 +40,18 @@ def first_audio(model: Path, home: Path, text: str, repeats: int, threads: int) 
     try:
         daemon.start()
         result: dict[str, Any] = {"rss_after_start_mib": daemon.rss_mib(), "synthesised": [], "cached": [],
-                                  "direct_first_chunk_s": []}  # fmt: skip
+                                  "direct_first_chunk_s": [], "stock_s": {"default_threads": [], "1_thread": []}}  # fmt: skip
         for repeat in range(repeats):
             for entry in (daemon.home / "cache" / "audio").glob("*.npy"):
                 entry.unlink()
             direct = with_threads(threads, lambda: direct_first_chunk(engine, text, latents))
             result["direct_first_chunk_s"].append(direct)
+            for setting, count in (("default_threads", 0), ("1_thread", 1)):
+                stock = with_threads(count, lambda: stock_inference(engine, text, latents))
+                result["stock_s"][setting].append(stock["seconds"])
             result["synthesised"].append(_heard(daemon, probe, text, "miss"))
-            log.info("first audio %d (synthesised): %s; bare inference_stream %.3f s", repeat + 1,
-                     result["synthesised"][-1], direct)  # fmt: skip
+            log.info("first audio %d (synthesised): %s; bare inference_stream %.3f s; stock %s", repeat + 1,
+                     result["synthesised"][-1], direct, {k: v[-1] for k, v in result["stock_s"].items()})  # fmt: skip
         for repeat in range(max(repeats, 5)):
             result["cached"].append(_heard(daemon, probe, text, "hit"))
             log.info("first audio %d (cached): %s", repeat + 1, result["cached"][-1])

@@ -47,7 +47,7 @@ def run_bench(
                 figures["wall_s"] = round(time.perf_counter() - started, 1)
                 results.setdefault(section, {})[name] = figures
                 results["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-                results.setdefault("sections_measured", {})[section] = [results["measured_at"], repeats]
+                results.setdefault("sections_measured", {})[section] = [results["measured_at"], repeats, threads]
                 json_path.write_text(json.dumps(results, indent=1) + "\n")
     report.write(results, out_dir / "benchmarks.md")
     return results

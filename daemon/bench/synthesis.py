@@ -52,10 +52,11 @@ def our_stream(engine: Engine, text: str, latents: Latents) -> dict[str, float]:
 
 
 def direct_first_chunk(engine: Engine, text: str, latents: Latents) -> float:
-    """Seconds to the first chunk of a bare ``Xtts.inference_stream`` call on ``text``."""
+    """Seconds to the first chunk of a bare ``Xtts.inference_stream`` call on ``text``, its chunks as
+    large as the daemon's first chunk."""
     started = time.perf_counter()
     chunks = engine._model.inference_stream(
-        text, "en", latents.gpt_cond_latent, latents.speaker_embedding, stream_chunk_size=PARAMS.stream_chunk_size,
+        text, "en", latents.gpt_cond_latent, latents.speaker_embedding, stream_chunk_size=PARAMS.first_chunk_size,
         temperature=PARAMS.temperature, top_k=PARAMS.top_k, top_p=PARAMS.top_p,
         repetition_penalty=PARAMS.repetition_penalty,
     )  # fmt: skip
