@@ -39,8 +39,10 @@ def first_audio(model: Path, home: Path, text: str, repeats: int, threads: int) 
     probe = pulse.probe()
     try:
         daemon.start()
-        result: dict[str, Any] = {"rss_after_start_mib": daemon.rss_mib(), "synthesised": [], "cached": [],
-                                  "direct_first_chunk_s": [], "stock_s": {"default_threads": [], "1_thread": []}}  # fmt: skip
+        result: dict[str, Any] = {
+            "rss_after_start_mib": daemon.rss_mib(), "synthesised": [], "cached": [], "direct_first_chunk_s": [],
+            "stock_s": {"default_threads": [], "1_thread": []},
+        }  # fmt: skip
         for repeat in range(repeats):
             for entry in (daemon.home / "cache" / "audio").glob("*.npy"):
                 entry.unlink()
