@@ -28,8 +28,9 @@ def stream_piece(
     model: Any, text: str, language: str, latents: Latents, params: SamplingParams
 ) -> Iterator[torch.Tensor]:
     """Yield the audio of ``text`` (one sentence-sized piece) chunk by chunk, at 24 kHz."""
+    prompt = model.gpt.compute_embeddings(latents.gpt_cond_latent.to(model.device), _tokens(model, text, language))
     generator = model.gpt.get_generator(
-        fake_inputs=model.gpt.compute_embeddings(latents.gpt_cond_latent.to(model.device), _tokens(model, text, language)),
+        fake_inputs=prompt,
         top_k=params.top_k, top_p=params.top_p, temperature=params.temperature,
         length_penalty=float(params.length_penalty), repetition_penalty=float(params.repetition_penalty),
         do_sample=True, num_beams=1, num_return_sequences=1, output_attentions=False,
@@ -51,7 +52,7 @@ def _tokens(model: Any, text: str, language: str) -> torch.Tensor:
     tokens = model.tokenizer.encode(text.strip().lower(), lang=language.split("-")[0])
     if len(tokens) >= model.args.gpt_max_text_tokens:
         raise RequestError(f"a text piece has {len(tokens)} tokens; XTTS takes fewer than "
-                             f"{model.args.gpt_max_text_tokens}: {text[:60]!r}")  # fmt: skip
+                           f"{model.args.gpt_max_text_tokens}: {text[:60]!r}")  # fmt: skip
     return torch.IntTensor(tokens).unsqueeze(0).to(model.device)
 
 

@@ -87,6 +87,15 @@ def test_first_chunk_comes_early_and_the_speech_is_coqui_s_own(engine: Engine, r
     assert len(whole) == len(reference_audio) and np.corrcoef(whole, reference_audio)[0, 1] > 0.99  # other cuts only
 
 
+def test_a_piece_longer_than_xtts_takes_is_refused_by_name(engine: Engine, reference: Path) -> None:
+    from daemon.errors import RequestError
+    from daemon.streaming import stream_piece
+
+    latents = engine.conditioning([decode(reference)])
+    with pytest.raises(RequestError, match=r"a text piece has \d+ tokens; XTTS takes fewer than"):
+        next(stream_piece(engine._model, "word " * 600, "en", latents, SamplingParams()))
+
+
 def test_long_text_is_split_and_every_piece_is_spoken(engine: Engine, reference: Path) -> None:
     assert len(LONG_TEXT) >= 2000
     latents = engine.conditioning([decode(reference)])
