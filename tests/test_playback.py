@@ -44,7 +44,9 @@ def test_announcements_play_one_after_another_never_overlapping(pulse: PulseServ
     player.close()
     recorded = recorder.stop()
     assert second.result.first_audio_at > first.result.first_audio_at + 0.7
-    assert active_seconds(recorded) >= 1.5  # two 0.8 s tones back to back, not on top of each other
+    # Two 0.8 s tones back to back give 1.6 s of sound, on top of each other 0.8 s; parec may
+    # connect a little late on a busy machine and miss the start (1.49 s seen), hence 1.3 s.
+    assert active_seconds(recorded) >= 1.3
 
 
 def test_a_missing_device_is_reported_not_fatal(pulse: PulseServer) -> None:
