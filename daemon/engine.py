@@ -176,7 +176,7 @@ class Engine:
 
         Weights are memory-mapped, so without this the first request would pay for reading them.
         Reading one element per page maps the page as well as reading all of it does, at about
-        half the cost (0.13 s against 0.22 s for the full-size model).  A warm-up synthesis is
+        two thirds of the cost (0.14 s against 0.22 s for the full-size model).  A warm-up synthesis is
         not needed: measured on the full-size model, a second synthesis costs as much as the first.
         """
         import torch
