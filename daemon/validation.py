@@ -1,7 +1,7 @@
 """Reference-audio validation: is this recording good enough to clone a voice from?
 
 Every check reports a plain reason with the measured figure.  Thresholds were tuned on the
-LibriSpeech clips in ``shared/corpus`` and on damaged copies of them (docs/validation.md).
+LibriSpeech clips in ``tests/data/librispeech`` and on damaged copies of them (docs/validation.md).
 """
 
 from __future__ import annotations

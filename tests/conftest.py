@@ -15,18 +15,21 @@ from tests.support.daemonproc import FAST, DaemonProcess, StartDaemon, daemon_co
 from tests.support.pulse import PulseServer
 
 REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "tests" / "data" / "librispeech"
 # Random weights never emit the stop token: every text piece yields exactly this many GPT tokens.
 TINY_MAX_AUDIO_TOKENS = 40
 
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
-    """``shared/corpus/librispeech``: 10 speakers x 10 real utterances (CC BY 4.0)."""
-    candidates = [os.environ.get("VOICE_DAEMON_TEST_CORPUS", ""), REPO.parent / "shared/corpus/librispeech"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    pytest.fail("speech corpus not found: set VOICE_DAEMON_TEST_CORPUS or provide ../shared/corpus")
+    """``tests/data/librispeech``: 10 speakers x 10 real utterances (CC BY 4.0, tests/data/README.md).
+
+    ``VOICE_DAEMON_TEST_CORPUS`` names another folder of the same layout.
+    """
+    folder = Path(os.environ.get("VOICE_DAEMON_TEST_CORPUS") or CORPUS)
+    if not folder.is_dir():
+        pytest.fail(f"speech corpus not found at {folder}")
+    return folder
 
 
 def clips_of(corpus: Path, speaker: str) -> list[Path]:
