@@ -52,7 +52,7 @@ def reference(corpus: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 64-channel XTTS v2 checkpoint built from the real coqui classes."""
-    from daemon.devmodel import build_checkpoint
+    from voice_daemon.synthesis.devmodel import build_checkpoint
 
     return build_checkpoint(tmp_path_factory.mktemp("tiny-model"), "tiny", max_audio_tokens=TINY_MAX_AUDIO_TOKENS)
 
@@ -60,7 +60,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def engine(tiny_model: Path):  # noqa: ANN201
     """The tiny model, loaded through the daemon's normal loading path."""
-    from daemon.engine import Engine
+    from voice_daemon.synthesis.engine import Engine
 
     return Engine.load(tiny_model, "cpu")
 

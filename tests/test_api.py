@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from daemon.api import VoiceCloning
-from daemon.errors import ReferenceRejected, RequestError
-from daemon.settings import load_settings
 from tests.conftest import write_config
+from voice_daemon.api import VoiceCloning
+from voice_daemon.errors import ReferenceRejected, RequestError
+from voice_daemon.settings import load_settings
 
 
 @pytest.fixture

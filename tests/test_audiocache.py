@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from daemon.audiocache import CHUNK_SAMPLES, AudioCache, audio_key
-from daemon.engine import SamplingParams
 from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed
+from voice_daemon.synthesis.audiocache import CHUNK_SAMPLES, AudioCache, audio_key
+from voice_daemon.synthesis.types import Rendering, SamplingParams
 
 BASE = ("Dinner is ready.", "en", "voice-key", "model-id", SamplingParams())
 
@@ -38,18 +38,18 @@ def test_the_key_changes_with_everything_that_shapes_the_audio() -> None:
 def test_a_stored_announcement_comes_back_identical_in_chunks(tmp_path: Path) -> None:
     cache = AudioCache(tmp_path, 10 * 2**20)
     audio = _audio(1.3)
-    data: dict = {}
-    produced = list(cache.stream("k", lambda: iter([audio[:1000], audio[1000:]]), lambda: True, data))
-    assert data["audio_cache"] == "miss" and np.array_equal(np.concatenate(produced), audio)
-    again: dict = {}
-    chunks = list(cache.stream("k", _never, lambda: True, again))
-    assert again["audio_cache"] == "hit" and np.array_equal(np.concatenate(chunks), audio)
+    made = cache.stream("k", lambda: Rendering(iter([audio[:1000], audio[1000:]])), lambda: True)
+    produced = list(made.chunks)
+    assert made.facts["audio_cache"] == "miss" and np.array_equal(np.concatenate(produced), audio)
+    again = cache.stream("k", _never, lambda: True)
+    chunks = list(again.chunks)
+    assert again.facts["audio_cache"] == "hit" and np.array_equal(np.concatenate(chunks), audio)
     assert max(len(chunk) for chunk in chunks) == CHUNK_SAMPLES and len(chunks) == 3
 
 
 def test_an_interrupted_announcement_is_not_stored(tmp_path: Path) -> None:
     cache = AudioCache(tmp_path, 10 * 2**20)
-    list(cache.stream("k", lambda: iter([_audio(0.5)]), lambda: False, {}))
+    list(cache.stream("k", lambda: Rendering(iter([_audio(0.5)])), lambda: False).chunks)
     assert cache.get("k") is None and not list(tmp_path.iterdir())
 
 
@@ -72,9 +72,9 @@ def test_a_damaged_entry_is_ignored_removed_and_rebuilt(tmp_path: Path) -> None:
     audio = _audio(0.5)
     for damage in (b"not a numpy file", _npy_bytes(tmp_path, np.zeros((2, 2), np.float64))):
         (tmp_path / "k.npy").write_bytes(damage)
-        data: dict = {}
-        produced = list(cache.stream("k", lambda: iter([audio]), lambda: True, data))
-        assert data["audio_cache"] == "miss" and np.array_equal(produced[0], audio)
+        made = cache.stream("k", lambda: Rendering(iter([audio])), lambda: True)
+        produced = list(made.chunks)
+        assert made.facts["audio_cache"] == "miss" and np.array_equal(produced[0], audio)
         assert np.array_equal(cache.get("k"), audio)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.bench import report
+from voice_daemon.bench import report
 
 
 def _results(ours_start: float, first_audio: float, cached: float, last_rss: float) -> dict:
@@ -69,7 +69,7 @@ def test_sections_rerun_apart_say_when_each_was_measured() -> None:
 
 @pytest.mark.slow
 def test_the_bench_command_runs_on_the_tiny_model(tiny_model: Path, tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "daemon", "bench", "--tiny", str(tiny_model), "--out", str(tmp_path),
+    subprocess.run([sys.executable, "-m", "voice_daemon", "bench", "--tiny", str(tiny_model), "--out", str(tmp_path),
                     "--sections", "latents", "memory", "--repeats", "1", "--memory-requests", "10"],
                    check=True, timeout=600)  # fmt: skip
     results = json.loads((tmp_path / "benchmarks.json").read_text())

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from daemon.audio import decode
-from daemon.bench.synthesis import logits_agreement
-from daemon.engine import Engine
-from tests.support.daemonproc import StartDaemon, drop, outcome, wait_filed
+from tests.support.daemonproc import StartDaemon, daemon_command, drop, outcome, wait_filed
+from voice_daemon.audio import decode
+from voice_daemon.bench.synthesis import logits_agreement
+from voice_daemon.synthesis.engine import Engine
 
 
 def test_int8_quantises_the_gpt_decoder_and_still_speaks(
@@ -56,3 +58,23 @@ def test_the_daemon_runs_the_int8_decoder_when_asked(start_daemon: StartDaemon, 
     assert wait_filed(home, "q.json") == "done"
     assert outcome(home, "int8")["data"]["audio_seconds"] > 0
     assert "(1 threads, int8 GPT)" in daemon.log()
+
+
+def test_the_api_and_one_shot_commands_load_the_engine_as_the_daemon_does(
+    home: Path, tiny_model: Path, reference: Path
+) -> None:
+    """One loader for all: VoiceCloning and ``say`` honour model.quantize_int8 and the warm-up."""
+    from tests.conftest import write_config
+    from voice_daemon.api import VoiceCloning
+    from voice_daemon.settings import load_settings
+
+    config = write_config(home, tiny_model)
+    settings = load_settings(config, model={"quantize_int8": True})
+    assert VoiceCloning(settings).engine.quantized
+    result = subprocess.run(
+        daemon_command("--config", str(config), "--log-level", "INFO", "say", "The door is open.", "--voice",
+                       str(reference), "--language", "en", "--out", str(home / "say.wav")),
+        env={**os.environ, "VOICE_DAEMON_MODEL__QUANTIZE_INT8": "true"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "int8 GPT" in result.stderr and "warm-up took" in result.stderr

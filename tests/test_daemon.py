@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import clip_longer_than
-from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed, wait_until
+from tests.support.daemonproc import FAST, StartDaemon, daemon_command, drop, outcome, wait_filed, wait_until
 
 
 def test_leftovers_removed_then_ready_status_watchdog_and_clean_stop(
@@ -182,7 +183,7 @@ def test_sigterm_puts_the_request_in_progress_back(start_daemon: StartDaemon, ho
 def test_a_burst_of_1000_files_plus_50_at_start_up_are_all_processed(
     start_daemon: StartDaemon, home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from daemon.devmodel import build_checkpoint
+    from voice_daemon.synthesis.devmodel import build_checkpoint
 
     quick = build_checkpoint(tmp_path_factory.mktemp("quick-model"), "tiny", max_audio_tokens=4)
     for i in range(50):
@@ -196,3 +197,44 @@ def test_a_burst_of_1000_files_plus_50_at_start_up_are_all_processed(
     assert not os.listdir(inbox / "failed")
     assert len(os.listdir(home / "output")) == 1050
     assert len(os.listdir(home / "spool" / "done")) == 1050
+
+
+def test_a_missing_default_voice_falls_back_to_the_first_usable_one(
+    start_daemon: StartDaemon, home: Path
+) -> None:
+    """The system service as README sets it up: only guest.flac, synthesis.voice stays 'default'."""
+    (home / "voices" / "default.flac").rename(home / "voices" / "guest.flac")
+    daemon = start_daemon()
+    drop(home, "plain.txt", "A plain text drop.")
+    drop(home, "second.txt", "Another one.")
+    drop(home, "named.json", json.dumps({"text": "Asking for it by name.", "voice": "default"}))
+    assert wait_filed(home, "plain.txt") == "done" and wait_filed(home, "second.txt") == "done"
+    assert wait_filed(home, "named.json") == "failed"
+    assert "unknown voice 'default' (available: guest)" in (home / "inbox" / "failed" / "named.error.txt").read_text()
+    spoken = {json.loads(path.read_text())["request"]["voice"] for path in (home / "spool" / "done").glob("*.json")}
+    assert spoken == {"guest"}
+    note = "the default voice 'default' is missing; requests naming no voice use 'guest'"
+    warnings = [line for line in daemon.log().splitlines() if "WARNING" in line and note in line]
+    assert len(warnings) == 1, warnings  # once, though every request and status line asked
+    wait_until(lambda: any(note in fields.get("STATUS", "") for _, fields in daemon.notify.messages), 10, "status")
+    listing = subprocess.run(daemon_command("--config", str(daemon.config), "voices"), capture_output=True, text=True,
+                             timeout=120)  # fmt: skip
+    assert note in listing.stdout
+
+
+def test_a_reused_id_in_the_drop_folder_is_a_new_announcement(start_daemon: StartDaemon, home: Path) -> None:
+    start_daemon()
+    drop(home, "first.json", json.dumps({"text": "The first time.", "id": "again"}))
+    assert wait_filed(home, "first.json") == "done"
+    drop(home, "second.json", json.dumps({"text": "The second time.", "id": "again"}))
+    assert wait_filed(home, "second.json") == "done"
+    assert outcome(home, "again")["request"]["text"] == "The second time."
+
+
+def test_a_vanished_notify_socket_is_reported_once(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon()
+    daemon.notify.close()
+    daemon.notify.path.unlink()
+    time.sleep(4)  # the daemon reports its status every second
+    assert daemon.log().count("sd_notify to") == 1, daemon.log()
+    assert daemon.stop() == 0

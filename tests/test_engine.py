@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from daemon.audio import decode
-from daemon.engine import SAMPLE_RATE, Engine, SamplingParams, check_model_dir
-from daemon.errors import ModelUnavailable
-from daemon.text import split_text
+from voice_daemon.audio import decode
+from voice_daemon.errors import ModelUnavailable
+from voice_daemon.synthesis.engine import Engine, check_model_dir
+from voice_daemon.synthesis.text import split_text
+from voice_daemon.synthesis.types import SAMPLE_RATE, SamplingParams
 
 LONG_TEXT = (
     "The washing machine in the cellar has finished its long cotton programme and the laundry is now "
@@ -88,8 +89,8 @@ def test_first_chunk_comes_early_and_the_speech_is_coqui_s_own(engine: Engine, r
 
 
 def test_a_piece_longer_than_xtts_takes_is_refused_by_name(engine: Engine, reference: Path) -> None:
-    from daemon.errors import RequestError
-    from daemon.streaming import stream_piece
+    from voice_daemon.errors import RequestError
+    from voice_daemon.synthesis.streaming import stream_piece
 
     latents = engine.conditioning([decode(reference)])
     with pytest.raises(RequestError, match=r"a text piece has \d+ tokens; XTTS takes fewer than"):

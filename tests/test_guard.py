@@ -8,15 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daemon.audio import Clip, decode, resample
-from daemon.guard import QualityGuard
-from daemon.quality import measure, score_take
-from daemon.request import SpeechRequest
-from daemon.settings import QualitySettings
-from daemon.similarity import embed_voice
-from daemon.voices import Voice
 from tests.conftest import clips_of
 from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed
+from voice_daemon.audio import Clip, decode, resample
+from voice_daemon.quality.guard import QualityGuard
+from voice_daemon.quality.score import measure, score_take
+from voice_daemon.quality.similarity import embed_voice
+from voice_daemon.settings import QualitySettings
+from voice_daemon.voices.registry import Voice
 
 FILLER = "the quick brown fox jumps over the lazy dog " * 20
 
@@ -34,10 +33,9 @@ def guard_takes(engine, latents, reference: Path, min_score: float, max_retries:
         return engine.stream("The garage door is open.", "en", latents, seed=seed)
 
     guard = QualityGuard(QualitySettings(enabled=True, min_score=min_score, max_retries=max_retries))
-    data: dict = {}
-    request = SpeechRequest(text="The garage door is open.", language="en")
-    audio = np.concatenate(list(guard.render(take, Voice("default", files=(reference,)), request, 1.0, data)))
-    return audio, data["quality"], seeds
+    rendering = guard.render(take, Voice("default", files=(reference,)), "The garage door is open.", "en", 1.0)
+    audio = np.concatenate(list(rendering.chunks))
+    return audio, rendering.facts["quality"], seeds
 
 
 def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, latents, reference: Path) -> None:  # noqa: ANN001
@@ -62,14 +60,13 @@ def test_the_best_real_take_is_used(corpus: Path, reference: Path) -> None:
     takes = [np.tile(samples, 3), samples[: int(0.4 * len(samples))], np.tile(samples, 3)]
     text = FILLER[: int(measure(speech).speech_seconds * 15)]
     guard = QualityGuard(QualitySettings(enabled=True, min_score=0.99, max_retries=2))
-    data: dict = {}
-    request = SpeechRequest(text=text, language="en")
     voice = Voice("v", files=tuple(p for p in clips_of(corpus, "367") if p != reference)[:4])
-    chosen = list(guard.render(lambda seed: iter([takes.pop(0)]), voice, request, 1.0, data))
-    scores = data["quality"]["scores"]
-    assert len(scores) == 3 and scores[0] == scores[2] == 0 and data["quality"]["score"] == scores[1] > 0
+    rendering = guard.render(lambda seed: iter([takes.pop(0)]), voice, text, "en", 1.0)
+    chosen, quality = list(rendering.chunks), rendering.facts["quality"]
+    scores = quality["scores"]
+    assert len(scores) == 3 and scores[0] == scores[2] == 0 and quality["score"] == scores[1] > 0
     assert len(chosen[0]) == int(0.4 * len(samples))
-    assert any("truncated" in reason for reason in data["quality"]["reasons"])
+    assert any("truncated" in reason for reason in quality["reasons"])
 
 
 def test_the_daemon_guard_regenerates_and_reports_the_score(start_daemon: StartDaemon, home: Path) -> None:

@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from daemon.imports import collector_paused, coqui_imports
+from voice_daemon.synthesis.imports import collector_paused, coqui_imports
 
 # Imports transformers and its model table in a fresh interpreter, with or without coqui_imports();
 # prints how many folders transformers read and a digest of the table.
 _TABLE = """
 import hashlib, sys
 from contextlib import nullcontext
-from daemon.imports import UNUSED_IMPORTS, coqui_imports
+from voice_daemon.synthesis.imports import UNUSED_IMPORTS, coqui_imports
 for name in UNUSED_IMPORTS:
     sys.modules.setdefault(name, None)
 with coqui_imports() if sys.argv[1] == "fast" else nullcontext():
@@ -31,7 +31,7 @@ print(create_import_structure_from_path.cache_info().misses, hashlib.sha256(list
 _RESIDENT = """
 import sys
 from pathlib import Path
-from daemon.engine import Engine
+from voice_daemon.synthesis.engine import Engine
 
 checkpoint = Path(sys.argv[1]) / "model.pth"
 

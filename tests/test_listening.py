@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from daemon.audio import Clip, decode
-from daemon.errors import RequestError
-from daemon.listening import ListeningServer
-from daemon.ratings import RatingStore
 from tests.conftest import write_config
 from tests.support.daemonproc import daemon_command
+from voice_daemon.audio import Clip, decode
+from voice_daemon.errors import RequestError
+from voice_daemon.quality.listening import ListeningServer
+from voice_daemon.quality.ratings import RatingStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parent.parent

@@ -245,3 +245,47 @@ def test_stop_button_cuts_the_announcement_short(
     assert done["state"] == "done" and done["stopped"] is True
     assert done["audio_seconds"] < 15 * 1.5  # far less than fifteen sentences were made
     listener.wait_for(lambda: listener.on("voice/speaking")[-1].payload == b"OFF", 10, "speaking OFF")
+
+
+def test_every_hermes_refusal_is_followed_by_say_finished(
+    start_daemon: StartDaemon, broker: Broker, listener: Listener
+) -> None:
+    """A dialogue manager waits for sayFinished: it comes after every error, also for unusable payloads."""
+    start_daemon(FAST + "[synthesis]\nmax_text_length = 100\n" + mqtt_config(broker))
+    listener.wait_for(lambda: listener.on("voice/status"), 30, "online status")
+    refused = {
+        "h-empty": {"text": "", "siteId": "default", "id": "h-empty", "sessionId": "s-1"},
+        "h-long": {"text": "word " * 40, "siteId": "default", "id": "h-long", "sessionId": "s-2"},
+        "h-lang": {"text": "Hello.", "siteId": "default", "id": "h-lang", "lang": "xx"},
+        "h-type": {"text": ["not", "text"], "siteId": "default", "id": "h-type"},
+    }
+    for payload in refused.values():
+        listener.publish("hermes/tts/say", payload)
+    listener.publish("hermes/tts/say", b'{"siteId": "default", "text": ')  # not JSON at all
+    finished = listener.wait_for(lambda: listener.on("hermes/tts/sayFinished")
+                                 if len(listener.on("hermes/tts/sayFinished")) >= 5 else None, 30, "sayFinished")  # fmt: skip
+    answered = {message.json()["id"]: message.json() for message in finished}
+    assert set(refused) <= set(answered)
+    assert answered["h-empty"] == {"id": "h-empty", "siteId": "default", "sessionId": "s-1"}
+    errors = {message.json()["context"]: message.json()["error"] for message in listener.on("hermes/error/tts")}
+    assert "text is empty" in errors["h-empty"] and "the maximum is 100" in errors["h-long"]
+    assert "unsupported language 'xx'" in errors["h-lang"] and "text" in errors["h-type"] and len(errors) == 5
+    for name in refused:  # each error came before its sayFinished
+        error_at = next(m.at for m in listener.on("hermes/error/tts") if m.json()["context"] == name)
+        assert error_at <= next(m.at for m in finished if m.json()["id"] == name)
+
+
+def test_a_reused_id_is_a_new_announcement(start_daemon: StartDaemon, broker: Broker, listener: Listener) -> None:
+    """README's own example with a fixed id, published twice: spoken twice; a clash is answered."""
+    start_daemon(FAST + mqtt_config(broker))
+    listener.wait_for(lambda: listener.on("voice/status"), 30, "online status")
+    for round_ in (1, 2):
+        listener.publish("voice/say", {"text": "Dinner is ready.", "id": "dinner-1"})
+        listener.wait_for(lambda: states(listener, "dinner-1").count("done") == round_, 60, f"spoken {round_} time(s)")
+    assert states(listener, "dinner-1") == ["queued", "started", "done"] * 2
+    long_text = " ".join(f"Sentence {i} of something long." for i in range(8))
+    listener.publish("voice/say", {"text": long_text, "id": "clash"})
+    listener.publish("voice/say", {"text": "Another text with the same id.", "id": "clash"})
+    refused = listener.wait_for(lambda: [e for e in listener.events("clash") if e["state"] == "failed"], 30, "refusal")
+    assert "already queued for another text" in refused[0]["error"]
+    listener.wait_for(lambda: "done" in states(listener, "clash"), 120, "the first request spoken")

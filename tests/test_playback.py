@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from daemon.sinks import Player, output_path, save
 from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed
 from tests.support.pulse import PulseServer, active_seconds
+from voice_daemon.sinks.files import output_path, save
+from voice_daemon.sinks.player import PlaybackResult, Player
 
 RATE = 24_000
 
@@ -20,10 +22,19 @@ def _tone(seconds: float, frequency: float = 440.0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
 
 
+def _play(player: Player, chunks: Iterator[np.ndarray]) -> PlaybackResult:
+    """Play ``chunks`` as one announcement and wait until it has been heard."""
+    announcement = player.announce()
+    for chunk in chunks:
+        announcement.feed(chunk)
+    announcement.finish()
+    return announcement.wait()
+
+
 def test_player_output_really_comes_out_of_the_sink(pulse: PulseServer, tmp_path: Path) -> None:
     recorder = pulse.record(tmp_path / "rec.raw")
     player = Player("pulse")
-    result = player.play(iter([_tone(0.5), _tone(0.5, 660)]))
+    result = _play(player, iter([_tone(0.5), _tone(0.5, 660)]))
     player.close()
     recorded = recorder.stop()
     assert result.error is None and abs(result.seconds - 1.0) < 1e-6
@@ -51,9 +62,9 @@ def test_announcements_play_one_after_another_never_overlapping(pulse: PulseServ
 
 def test_a_missing_device_is_reported_not_fatal(pulse: PulseServer) -> None:
     player = Player("no-such-device")
-    result = player.play(iter([_tone(0.2)]))
+    result = _play(player, iter([_tone(0.2)]))
     assert result.error is not None and "no-such-device" in str(result.error)
-    assert player.play(iter([_tone(0.1)])).error is not None  # the player thread survived
+    assert _play(player, iter([_tone(0.1)])).error is not None  # the player thread survived
     player.close()
 
 

@@ -26,7 +26,7 @@ def hook(event, args):
         log.write(f"{event} {args[0]!r}\\n")
 sys.addaudithook(hook)
 sys.argv = ["voice-daemon", *sys.argv[1:]]
-runpy.run_module("daemon", run_name="__main__", alter_sys=True)
+runpy.run_module("voice_daemon", run_name="__main__", alter_sys=True)
 """
 
 
@@ -48,7 +48,7 @@ def _can_unshare() -> bool:
 
 @pytest.mark.skipif(not _can_unshare(), reason="needs root and unshare to cut the network off")
 def test_works_with_networking_cut_off(start_daemon: StartDaemon, home: Path) -> None:
-    daemon = start_daemon(FAST, program=["unshare", "-n", sys.executable, "-m", "daemon"])
+    daemon = start_daemon(FAST, program=["unshare", "-n", sys.executable, "-m", "voice_daemon"])
     drop(home, "offline.txt", "No network, no problem.")
     assert wait_filed(home, "offline.txt") == "done"
     assert daemon.stop() == 0

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from daemon.audio import Clip, decode
-from daemon.engine import SAMPLE_RATE
-from daemon.quality import expected_seconds, measure, score_take
-from daemon.similarity import embed_voice
 from tests.conftest import clip_longer_than, clips_of, write_config
 from tests.support.daemonproc import daemon_command
+from voice_daemon.audio import Clip, decode
+from voice_daemon.quality.score import expected_seconds, measure, score_take
+from voice_daemon.quality.similarity import embed_voice
+from voice_daemon.synthesis.types import SAMPLE_RATE
 
 FILLER = "the quick brown fox jumps over the lazy dog " * 20
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import ConfigError
-from daemon.settings import SHIPPED_CONFIG, Settings, find_config_file, load_settings
+from voice_daemon.errors import ConfigError
+from voice_daemon.settings import SHIPPED_CONFIG, Settings, find_config_file, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 

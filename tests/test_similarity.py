@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daemon.audio import Clip, decode
-from daemon.engine import SAMPLE_RATE
-from daemon.similarity import cosine, embed, embed_voice, equal_error_rate
 from tests.conftest import clips_of, write_config
 from tests.support.daemonproc import daemon_command
+from voice_daemon.audio import Clip, decode
+from voice_daemon.quality.similarity import cosine, embed, embed_voice, equal_error_rate
+from voice_daemon.synthesis.types import SAMPLE_RATE
 
 SPEAKERS = ("367", "533", "1688", "2609", "3080")  # 3 women, 2 men
 

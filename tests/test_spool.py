@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import DuplicateRequest, QueueFull
-from daemon.request import SpeechRequest
-from daemon.spool import Outcome, Spool
+from voice_daemon.core.request import SpeechRequest
+from voice_daemon.core.spool import Outcome, Spool
+from voice_daemon.errors import DuplicateRequest, IdInUse, QueueFull
 
 
 def _spool(root: Path, size: int = 10) -> Spool:
@@ -47,19 +47,25 @@ def test_queue_full_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     spool.submit(_request("c"))
 
 
-def test_duplicate_ids_are_refused_while_queued_and_after_finishing(tmp_path: Path) -> None:
+def test_second_deliveries_are_refused_and_a_reused_id_of_a_finished_request_is_a_new_one(tmp_path: Path) -> None:
     spool = _spool(tmp_path)
     spool.submit(_request("x"))
-    with pytest.raises(DuplicateRequest):
+    with pytest.raises(DuplicateRequest) as queued:  # the same request again while it is queued
         spool.submit(_request("x"))
+    assert queued.value.outcome is None
+    with pytest.raises(IdInUse, match="'x' is already queued for another text"):
+        spool.submit(SpeechRequest(text="something else", id="x"))
     claim = spool.claim(0)
-    assert spool.status("x") == "active"
+    with pytest.raises(DuplicateRequest):  # a redelivery while it is being spoken
+        spool.submit(SpeechRequest(text="something else", id="x"), redelivered=True)
     spool.finish(claim, Outcome("failed", {"error": "boom"}, claim.request))
-    with pytest.raises(DuplicateRequest):
-        spool.submit(_request("x"))
-    outcome = spool.status("x")
+    with pytest.raises(DuplicateRequest) as finished:  # the broker delivers it once more
+        spool.submit(_request("x"), redelivered=True)
+    outcome = finished.value.outcome
     assert isinstance(outcome, Outcome) and outcome.state == "failed" and outcome.data == {"error": "boom"}
-    assert spool.status("unknown") is None
+    assert spool.outcome("x") == outcome and spool.outcome("unknown") is None
+    spool.submit(_request("x"))  # a new publish reusing the id: a new announcement
+    assert spool.claim(0).request.id == "x"
 
 
 def test_crash_recovery_puts_claimed_requests_back_in_order(tmp_path: Path) -> None:
@@ -97,4 +103,4 @@ def test_old_outcomes_are_pruned(tmp_path: Path) -> None:
     claim = spool.claim(0)
     spool.finish(claim, Outcome("done", {}, claim.request))
     spool.prune()
-    assert spool.status("old") is None
+    assert spool.outcome("old") is None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.settings import load_settings
+from voice_daemon.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")

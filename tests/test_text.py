@@ -2,8 +2,8 @@
 
 import pytest
 
-from daemon.errors import RequestError
-from daemon.text import CHAR_LIMITS, LANGUAGES, normalize_language, split_text
+from voice_daemon.errors import RequestError
+from voice_daemon.synthesis.text import CHAR_LIMITS, LANGUAGES, normalize_language, split_text
 
 
 def test_all_seventeen_xtts_languages_are_known() -> None:

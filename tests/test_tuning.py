@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.engine import SamplingParams
-from daemon.latents import LatentsCache
-from daemon.ratings import RatingStore
-from daemon.tuning import GRID, Tuner, candidates
-from daemon.voices import VoiceRegistry
 from tests.conftest import clips_of, write_config
 from tests.support.daemonproc import StartDaemon, daemon_command, drop, wait_filed
+from voice_daemon.quality.ratings import RatingStore
+from voice_daemon.quality.tuning import GRID, Tuner, candidates
+from voice_daemon.synthesis.types import SamplingParams
+from voice_daemon.voices.latents import LatentsCache
+from voice_daemon.voices.registry import VoiceRegistry
 
 
 @pytest.fixture

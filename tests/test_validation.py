@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from daemon.audio import resample
-from daemon.validation import validate_file
 from tests.support.daemonproc import daemon_command
+from voice_daemon.audio import resample
+from voice_daemon.voices.validation import validate_file
 
 
 def _load(path: Path) -> tuple[np.ndarray, int]:

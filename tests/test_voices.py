@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from daemon.errors import UnknownVoice
-from daemon.latents import LatentsCache
-from daemon.voices import VoiceRegistry, voice_name_of
 from tests.conftest import clip_longer_than, write_config
 from tests.support.daemonproc import daemon_command
+from voice_daemon.errors import UnknownVoice
+from voice_daemon.voices.latents import LatentsCache
+from voice_daemon.voices.registry import VoiceRegistry, voice_name_of
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import os
 import time
 from pathlib import Path
 
-from daemon.watching import SettledFiles, open_for_writing
 from tests.support.daemonproc import wait_until
+from voice_daemon.watching import SettledFiles, open_for_writing
 
 
 class Collector:

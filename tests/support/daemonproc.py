@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon.bench.daemonrun import NotifySocket
+from voice_daemon.bench.daemonrun import NotifySocket
 
 
 def daemon_command(*args: str) -> list[str]:
     """The command line of ``voice-daemon`` run from this checkout's interpreter."""
-    return [sys.executable, "-m", "daemon", *args]
+    return [sys.executable, "-m", "voice_daemon", *args]
 
 
 class DaemonProcess:
@@ -31,7 +31,7 @@ class DaemonProcess:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_DAEMON_")}
         environment.update({"NOTIFY_SOCKET": str(self.notify.path), "PYTHONUNBUFFERED": "1", **(env or {})})
         self._log = self.log_path.open("w")
-        # ``program`` replaces ``python -m daemon``: e.g. with an audit hook, or under unshare.
+        # ``program`` replaces ``python -m voice_daemon``: e.g. with an audit hook, or under unshare.
         command = [*(program or daemon_command()), "--config", str(config), "run"]
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=environment)
 

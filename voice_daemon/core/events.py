@@ -1,0 +1,94 @@
+"""What the core tells the sources: request life-cycle events and state changes, and their bus.
+
+An :class:`Event` is one step of one request (``queued``, ``started``, ``done``, ``failed``), or
+the refusal (``failed``) of a payload that never became a request.  A :class:`Changed` says
+that part of the daemon's state changed (the voices, the default voice).  Subscribers run on
+the publisher's thread and must be quick; an exception in one is logged and never reaches the
+publisher or the other subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from voice_daemon.core.request import SpeechRequest
+
+log = logging.getLogger(__name__)
+
+State = Literal["queued", "started", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of one request; ``data`` holds the file name, durations or the error.
+
+    ``request`` is None for a refused payload; ``context`` is the source's reply data either way
+    (the drop-folder file, Hermes ids).
+    """
+
+    state: State
+    id: str
+    source: str
+    data: dict[str, Any] = field(default_factory=dict)
+    request: SpeechRequest | None = None
+    context: Mapping[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+    @classmethod
+    def of(cls, state: State, request: SpeechRequest, data: dict[str, Any] | None = None) -> Event:
+        """An event of ``request``."""
+        return cls(state, request.id, request.source, data or {}, request, request.context)
+
+    @property
+    def speaks(self) -> bool:
+        """The request plays on the speakers."""
+        return self.request is not None and self.request.output in ("play", "both")
+
+    @property
+    def final(self) -> bool:
+        return self.state in ("done", "failed")
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON-ready form used by MQTT and logs."""
+        return {"id": self.id, "state": self.state, "source": self.source, "at": round(self.at, 3), **self.data}
+
+
+@dataclass(frozen=True)
+class Changed:
+    """Part of the daemon's state changed; ask the seam for the new state."""
+
+    what: Literal["voices", "default_voice"]
+
+
+Notice = Event | Changed
+Subscriber = Callable[[Notice], None]
+
+
+class EventBus:
+    """Synchronous publish/subscribe for :data:`Notice`."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            self._subscribers.append(subscriber)
+
+    def publish(self, notice: Notice) -> None:
+        if isinstance(notice, Event):
+            error = notice.data.get("error")
+            log.log(logging.WARNING if notice.state == "failed" else logging.INFO, "request %s %s%s", notice.id,
+                    notice.state, f": {error}" if error else "")  # fmt: skip
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            try:
+                subscriber(notice)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", subscriber, notice)

@@ -1,0 +1,90 @@
+"""The interactive lane: connection-bound requests whose audio streams back to their caller.
+
+Wyoming and HTTP callers wait on the line, so their requests go ahead of queued announcements
+(the worker serves them between two text pieces of an announcement) and are kept in memory
+only: if the daemon stops, the caller is gone too.  A caller that goes away cancels its
+:class:`Stream`; the worker then stops at the next chunk.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from voice_daemon.core.request import SpeechRequest
+from voice_daemon.errors import Busy, VoiceDaemonError
+
+_END = None
+
+
+class Stream:
+    """One interactive request: iterate it for its audio (float32, 24 kHz mono) as it is made.
+
+    Iteration ends after the last chunk, or raises the VoiceDaemonError the request failed with.
+    """
+
+    def __init__(self, request: SpeechRequest) -> None:
+        self.request = request
+        self.cancelled = threading.Event()
+        self.facts: dict[str, Any] = {}  # the 'done' event's data, once it has ended
+        self._chunks: queue.Queue[np.ndarray | None] = queue.Queue()
+        self._error: VoiceDaemonError | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (chunk := self._chunks.get()) is not _END:
+            yield chunk
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        """The caller is gone or no longer wants the audio."""
+        self.cancelled.set()
+
+    # -- the worker's side ----------------------------------------------------------------------
+
+    def feed(self, chunk: np.ndarray) -> None:
+        self._chunks.put(chunk)
+
+    def finish(self, facts: dict[str, Any]) -> None:
+        self.facts = facts
+        self._chunks.put(_END)
+
+    def fail(self, error: VoiceDaemonError) -> None:
+        self._error = error
+        self._chunks.put(_END)
+
+
+class Lane:
+    """A bounded first-come-first-served line of :class:`Stream`\\ s.  Thread-safe."""
+
+    def __init__(self, max_size: int, on_put: Callable[[], None]) -> None:
+        self.max_size = max_size
+        self._on_put = on_put
+        self._streams: deque[Stream] = deque()
+        self._lock = threading.Lock()
+
+    def put(self, stream: Stream) -> None:
+        """Line ``stream`` up; raises Busy when ``max_size`` are waiting."""
+        with self._lock:
+            if len(self._streams) >= self.max_size:
+                raise Busy(f"{self.max_size} interactive requests are waiting already; try again shortly")
+            self._streams.append(stream)
+        self._on_put()
+
+    def take(self) -> Stream | None:
+        """The next stream in line, or None."""
+        with self._lock:
+            return self._streams.popleft() if self._streams else None
+
+    def waiting(self) -> bool:
+        with self._lock:
+            return bool(self._streams)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._streams)

@@ -1,0 +1,165 @@
+"""The seam: everything a request source may do with the daemon, and nothing else.
+
+A source turns its input into a :class:`SpeechRequest` (``core.request``) and then only calls a
+:class:`Seam`: submit it to the durable queue, or stream it back to a waiting caller through the
+interactive lane; refuse a payload that never became a request; read the daemon's state; stop
+the current announcement or change the default voice; subscribe to events.  Every refusal of
+every source is a ``failed`` event published here, so all sources answer alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from voice_daemon.core.events import Changed, Event, EventBus, Subscriber
+from voice_daemon.core.lane import Lane, Stream
+from voice_daemon.core.request import Limits, SpeechRequest, new_id
+from voice_daemon.core.spool import Spool
+from voice_daemon.core.state import DefaultVoice
+from voice_daemon.core.worker import Worker
+from voice_daemon.errors import StorageError, VoiceDaemonError
+from voice_daemon.settings import OutputMode
+from voice_daemon.voices.registry import Voice, VoiceRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """A voice as sources may show it."""
+
+    name: str
+    status: str  # "ok", "warning" or "rejected"
+    files: tuple[str, ...]
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @classmethod
+    def of(cls, voice: Voice) -> VoiceInfo:
+        return cls(voice.name, voice.status, tuple(p.name for p in voice.files), tuple(voice.problems),
+                   tuple(voice.warnings))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "files": list(self.files),
+                "problems": list(self.problems), "warnings": list(self.warnings)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DaemonState:
+    """A snapshot of what sources may report."""
+
+    queue_length: int  # durable requests waiting or in progress
+    waiting: int  # durable requests waiting
+    capacity: int  # queue.max_size
+    interactive_waiting: int
+    speaking: bool  # an announcement is being made for the speakers
+    current: str | None  # id of the request being synthesised
+    default_voice: str  # the voice a request naming none gets
+    default_voice_note: str | None  # why that is not the chosen one
+    voices: tuple[VoiceInfo, ...]
+
+    @property
+    def has_room(self) -> bool:
+        return self.queue_length < self.capacity
+
+    def usable_voices(self) -> list[str]:
+        return [voice.name for voice in self.voices if voice.status != "rejected"]
+
+
+class Seam:
+    """The one interface between request sources and the core."""
+
+    def __init__(
+        self, spool: Spool, lane: Lane, worker: Worker, registry: VoiceRegistry, events: EventBus,
+        default_voice: DefaultVoice, *, language: str, output: OutputMode, limits: Limits,
+    ) -> None:  # fmt: skip
+        self._spool, self._lane, self._worker, self._registry = spool, lane, worker, registry
+        self._events, self._default_voice = events, default_voice
+        self._language, self._output = language, output
+        self.limits = limits
+        registry.listeners.append(self._voices_changed)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def submit(self, request: SpeechRequest, *, redelivered: bool = False) -> SpeechRequest:
+        """Queue ``request`` durably (defaults filled in) and announce it; returns it as queued.
+
+        Raises UnknownVoice, QueueFull, IdInUse, DuplicateRequest (a second delivery, see
+        ``core.spool``: nothing to answer) and StorageError (the queue folder cannot be written).
+        """
+        complete = self._completed(request, output=request.output or self._output)
+        try:
+            self._spool.submit(complete, lambda: self._events.publish(Event.of("queued", complete)), redelivered)
+        except OSError as exc:
+            raise StorageError(f"cannot store the request in {self._spool.root}: {exc.strerror or exc}") from None
+        return complete
+
+    def stream(self, request: SpeechRequest) -> Stream:
+        """Line ``request`` up in the interactive lane; iterate the Stream for its audio.
+
+        Raises UnknownVoice and Busy (the lane is full).  Cancel the Stream when the caller goes.
+        """
+        stream = Stream(self._completed(request, output=None))
+        self._lane.put(stream)
+        self._events.publish(Event.of("queued", stream.request))
+        return stream
+
+    def refuse(
+        self, error: VoiceDaemonError | str, *, request: SpeechRequest | None = None, source: str = "",
+        request_id: str | None = None, context: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """Answer a request (or a payload that never became one) with a 'failed' event.
+
+        Without ``request``, ``request_id`` is the payload's own id when it had a usable one.
+        """
+        data = {"error": str(error)}
+        if request is not None:
+            self._events.publish(Event.of("failed", request, data))
+        else:
+            self._events.publish(Event("failed", request_id or new_id(), source, data, context=context or {}))
+
+    # -- state and commands ---------------------------------------------------------------------
+
+    def state(self) -> DaemonState:
+        current = self._worker.current
+        announcing = self._worker.announcing
+        return DaemonState(
+            queue_length=len(self._spool), waiting=self._spool.pending(), capacity=self._spool.max_size,
+            interactive_waiting=len(self._lane),
+            speaking=announcing is not None and announcing.output in ("play", "both"),
+            current=current.id if current is not None else None,
+            default_voice=self._default_voice.resolve(), default_voice_note=self._default_voice.note(),
+            voices=tuple(VoiceInfo.of(voice) for voice in self._registry.all()),
+        )  # fmt: skip
+
+    def stop_current(self) -> bool:
+        """Cut the current announcement short; True if there was one."""
+        return self._worker.stop_current()
+
+    def set_default_voice(self, name: str) -> None:
+        """Make ``name`` the default voice, kept across restarts; UnknownVoice if it is not usable."""
+        self._default_voice.choose(name)
+        self._events.publish(Changed("default_voice"))
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call ``subscriber`` with every Event and Changed notice (on the publisher's thread: be quick)."""
+        self._events.subscribe(subscriber)
+
+    # -- inside ---------------------------------------------------------------------------------
+
+    def _completed(self, request: SpeechRequest, output: OutputMode | None) -> SpeechRequest:
+        """``request`` with the configured defaults filled in; UnknownVoice if its voice is not usable."""
+        complete = request.model_copy(update={
+            "voice": request.voice or self._default_voice.resolve(),
+            "language": request.language or self._language,
+            "output": output,
+        })  # fmt: skip
+        self._registry.get(complete.voice or "")
+        return complete
+
+    def _voices_changed(self) -> None:
+        self._events.publish(Changed("voices"))
+        self._events.publish(Changed("default_voice"))  # the voice a request naming none gets may have changed

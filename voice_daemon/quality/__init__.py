@@ -1,0 +1,1 @@
+"""Quality tools: the take score, speaker similarity, the quality guard, tuning and listening tests."""

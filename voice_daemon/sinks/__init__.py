@@ -1,0 +1,1 @@
+"""Sinks: where speech goes (the speakers, WAV files in the output folder)."""

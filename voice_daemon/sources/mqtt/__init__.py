@@ -1,0 +1,2 @@
+"""MQTT: requests in, events and state out (``bridge``), topic names, Home Assistant discovery
+payloads and the Rhasspy Hermes translation."""

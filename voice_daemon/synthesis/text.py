@@ -1,0 +1,95 @@
+"""Text handling for XTTS: the 17 language codes and splitting text into speakable pieces.
+
+XTTS degrades (and eventually truncates) past a per-language character limit, so long text is
+split at sentence boundaries, then at clause punctuation, then between words, and only as a
+last resort (scripts without spaces) inside a run of characters.  Nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from voice_daemon.errors import RequestError
+
+# Character limits of XTTS v2's tokenizer (TTS.tts.layers.xtts.tokenizer.VoiceBpeTokenizer).
+CHAR_LIMITS: dict[str, int] = {
+    "en": 250, "de": 253, "fr": 273, "es": 239, "it": 213, "pt": 203, "pl": 224, "zh-cn": 82,
+    "ar": 166, "cs": 186, "ru": 182, "nl": 251, "tr": 226, "ja": 71, "hu": 224, "ko": 95, "hi": 150,
+}  # fmt: skip
+LANGUAGES: tuple[str, ...] = tuple(sorted(CHAR_LIMITS))
+
+# A sentence ends at terminal punctuation (plus closing quotes/brackets) followed by white space;
+# full-width CJK terminators need no space.  "Mr. Smith"-style abbreviations do not end one.
+_SENTENCE_END = re.compile(r"""[.!?…؟।]+["'”’»)\]]*(?=\s|$)|[。！？]+["'”’»)\]]*""")
+_ABBREVIATION = re.compile(r"(?:^|\s)[A-Z][a-z]{0,2}\.$")
+_CLAUSE_END = re.compile(r"(?<=[,;:，、：；،—–])\s*")
+
+
+def normalize_language(code: str) -> str:
+    """Map ``en``, ``EN-us``, ``pt_BR``, ``zh``, ``zh-CN`` ... to an XTTS code, or raise RequestError."""
+    cleaned = code.strip().lower().replace("_", "-")
+    base = cleaned.split("-", 1)[0]
+    canonical = "zh-cn" if base == "zh" else base
+    if canonical not in CHAR_LIMITS:
+        supported = ", ".join(LANGUAGES)
+        raise RequestError(f"unsupported language {code!r}: XTTS v2 speaks {supported} (a region suffix is allowed)")
+    return canonical
+
+
+def split_text(text: str, language: str) -> list[str]:
+    """Split ``text`` into pieces no longer than the language's XTTS limit, keeping every character."""
+    limit = CHAR_LIMITS[normalize_language(language)]
+    pieces: list[str] = []
+    for sentence in _sentences(text):
+        pieces.extend(_fit(sentence, limit))
+    return pieces
+
+
+def _sentences(text: str) -> list[str]:
+    sentences: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        if _ABBREVIATION.search(text[start : match.end()]):
+            continue
+        sentences.append(text[start : match.end()])
+        start = match.end()
+    sentences.append(text[start:])
+    return [s.strip() for s in sentences if s.strip()]
+
+
+def _split(text: str, pattern: re.Pattern[str]) -> list[str]:
+    return [part.strip() for part in pattern.split(text) if part and part.strip()]
+
+
+def _fit(sentence: str, limit: int) -> list[str]:
+    """Break one sentence into pieces of at most ``limit`` characters."""
+    if len(sentence) <= limit:
+        return [sentence]
+    pieces: list[str] = []
+    for clause in _split(sentence, _CLAUSE_END):
+        pieces.extend(_pack(clause.split(" "), limit) if len(clause) > limit else [clause])
+    return _merge(pieces, limit)
+
+
+def _pack(words: list[str], limit: int) -> list[str]:
+    """Greedily pack words into lines; a word longer than the limit is cut into slices."""
+    lines: list[str] = []
+    for word in words:
+        for start in range(0, max(len(word), 1), limit):
+            slice_ = word[start : start + limit]
+            if lines and len(lines[-1]) + 1 + len(slice_) <= limit and start == 0:
+                lines[-1] = f"{lines[-1]} {slice_}"
+            elif slice_:
+                lines.append(slice_)
+    return lines
+
+
+def _merge(pieces: list[str], limit: int) -> list[str]:
+    """Join adjacent short clauses back together while they fit, so prosody is not chopped up."""
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and len(merged[-1]) + 1 + len(piece) <= limit:
+            merged[-1] = f"{merged[-1]} {piece}"
+        else:
+            merged.append(piece)
+    return merged

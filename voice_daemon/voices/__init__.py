@@ -1,0 +1,1 @@
+"""Voices: the registry of reference voices, reference-audio validation, and the latents cache."""
