@@ -54,16 +54,13 @@ class DaemonState:
     queue_length: int  # durable requests waiting or in progress
     waiting: int  # durable requests waiting
     capacity: int  # queue.max_size
+    has_room: bool  # another durable request would be accepted
     interactive_waiting: int
     speaking: bool  # an announcement is being made for the speakers
     current: str | None  # id of the request being synthesised
     default_voice: str  # the voice a request naming none gets
     default_voice_note: str | None  # why that is not the chosen one
     voices: tuple[VoiceInfo, ...]
-
-    @property
-    def has_room(self) -> bool:
-        return self.queue_length < self.capacity
 
     def usable_voices(self) -> list[str]:
         return [voice.name for voice in self.voices if voice.status != "rejected"]
@@ -128,7 +125,7 @@ class Seam:
         announcing = self._worker.announcing
         return DaemonState(
             queue_length=len(self._spool), waiting=self._spool.pending(), capacity=self._spool.max_size,
-            interactive_waiting=len(self._lane),
+            has_room=self._spool.has_room(), interactive_waiting=len(self._lane),
             speaking=announcing is not None and announcing.output in ("play", "both"),
             current=current.id if current is not None else None,
             default_voice=self._default_voice.resolve(), default_voice_note=self._default_voice.note(),
