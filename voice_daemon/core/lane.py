@@ -18,6 +18,7 @@ import numpy as np
 
 from voice_daemon.core.request import SpeechRequest
 from voice_daemon.errors import Busy, VoiceDaemonError
+from voice_daemon.synthesis.types import SAMPLE_RATE
 
 _END = None
 
@@ -27,6 +28,8 @@ class Stream:
 
     Iteration ends after the last chunk, or raises the VoiceDaemonError the request failed with.
     """
+
+    sample_rate = SAMPLE_RATE  # of every chunk
 
     def __init__(self, request: SpeechRequest) -> None:
         self.request = request

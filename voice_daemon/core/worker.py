@@ -201,6 +201,8 @@ class Worker:
         voice = self.registry.get(request.voice or "")
         latents = self.registry.latents(voice)
         params = self.config.sampling.model_copy(update=voice.sampling)
+        if request.speed is not None:  # a factor on the voice's rate, kept within what XTTS accepts
+            params = params.model_copy(update={"speed": min(4.0, max(0.25, params.speed * request.speed))})
         language = request.language or "en"
 
         def take(seed: int | None) -> Iterator[np.ndarray]:
