@@ -108,6 +108,8 @@ def _validate(staged: list[Path], client_names: list[str], name: str) -> None:
         verdict, _ = validate_file(path)
         if verdict.problems:
             label = client[:100] or f"clip {index}"
-            reasons.append(f"{label}: {'; '.join(problem.replace(str(path), label) for problem in verdict.problems)}")
+            reasons.append(
+                f"{label}: {'; '.join(problem.replace(str(path), label) for problem in verdict.problems)}"
+            )
     if reasons:
         raise ReferenceRejected(f"voice {name!r} rejected: " + " | ".join(reasons))
