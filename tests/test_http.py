@@ -40,7 +40,9 @@ FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
 def base_url(daemon: DaemonProcess) -> str:
     """The daemon's HTTP address, from its log (``port = 0`` picks a free one)."""
-    wait_until(lambda: "HTTP API on http://" in daemon.log(), 60, lambda: f"no HTTP API in the log:\n{daemon.log()}")
+    wait_until(
+        lambda: "HTTP API on http://" in daemon.log(), 60, lambda: f"no HTTP API in the log:\n{daemon.log()}"
+    )
     found = re.search(r"HTTP API on (http://\S+/) ", daemon.log())
     assert found is not None
     return found.group(1)
@@ -80,7 +82,7 @@ def test_openai_client_speaks_every_format_streamed_and_gets_openai_errors(start
 
     for fmt in ("mp3", "opus"):  # audio leaves as it is made: the first bytes before synthesis ends
         with client.audio.speech.with_streaming_response.create(
-            model="tts-1", voice="default", input=f"{LONG} ({fmt})", response_format=fmt
+            model="tts-1", voice="default", input=f"Streamed as {fmt}.", response_format=fmt
         ) as response:
             request_id = response.headers["x-request-id"]
             pieces = response.iter_bytes()
@@ -90,7 +92,7 @@ def test_openai_client_speaks_every_format_streamed_and_gets_openai_errors(start
         assert first and f"request {request_id} started" in log_at_first, fmt
         assert f"request {request_id} done" not in log_at_first, fmt
         rate, _, samples = decoded(first + rest, fmt)
-        assert len(samples) / rate > 3 * 1.5, fmt  # three text pieces
+        assert len(samples) / rate > 1.5, fmt  # all of it: the first chunk is 8 of the piece's 40 tokens
 
     with client.audio.speech.with_streaming_response.create(
         model="tts-1", voice="alloy", input=TEXT, response_format="pcm", stream_format="sse"
@@ -111,7 +113,9 @@ def test_openai_client_speaks_every_format_streamed_and_gets_openai_errors(start
         client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, response_format="ogg")  # type: ignore[arg-type]
     with pytest.raises(openai.AuthenticationError, match="valid API key"):
         openai.OpenAI(base_url=url + "v1", api_key="wrong", max_retries=0).models.list()
-    too_large = httpx.post(url + "v1/audio/speech", content=b" " * 70_000, headers={"Authorization": f"Bearer {KEY}"})
+    too_large = httpx.post(
+        url + "v1/audio/speech", content=b" " * 70_000, headers={"Authorization": f"Bearer {KEY}"}
+    )
     assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "request_too_large"
     assert "Traceback" not in too_large.text
 
@@ -128,7 +132,9 @@ def test_a_full_lane_answers_429_and_a_client_that_goes_away_cancels(start_daemo
         waiting = threading.Thread(target=lambda: httpx.post(url + "v1/audio/speech", json={"input": TEXT},
                                                              headers=headers, timeout=120))  # fmt: skip
         waiting.start()
-        wait_until(lambda: httpx.get(url + "v1/status", headers=headers).json()["interactive_waiting"] == 1, 30)
+        wait_until(
+            lambda: httpx.get(url + "v1/status", headers=headers).json()["interactive_waiting"] == 1, 30
+        )
         with pytest.raises(openai.RateLimitError, match="interactive requests are waiting") as busy:
             client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
         assert busy.value.response.headers["retry-after"] == "2"
@@ -164,7 +170,9 @@ def test_voices_uploaded_over_http_are_usable_at_once_and_bad_ones_leave_nothing
     assert sorted(p.name for p in (home / "voices").iterdir()) == sorted([*before, "anna.flac", "bert"])
 
     (home / "voices" / "broken.wav").write_bytes(b"RIFF not really")  # a voice dropped into the folder
-    wait_until(lambda: any(v["name"] == "broken" for v in httpx.get(url + "v1/audio/voices").json()["data"]), 30)
+    wait_until(
+        lambda: any(v["name"] == "broken" for v in httpx.get(url + "v1/audio/voices").json()["data"]), 30
+    )
     listed = {voice["name"]: voice for voice in httpx.get(url + "v1/audio/voices").json()["data"]}
     assert listed["broken"]["status"] == "rejected" and "not a readable" in listed["broken"]["problems"][0]
     assert listed["default"]["default"] and listed["anna"]["status"] in ("ok", "warning")

@@ -69,9 +69,11 @@ def api_error(exc: VoiceDaemonError, param: str | None = None) -> ApiError:
     return ApiError(500, message, "server_error", code="synthesis_failed")
 
 
-def not_ready() -> ApiError:
-    return ApiError(503, "the daemon is starting (loading the model); try again shortly", "server_error",
-                    code="starting", headers={"Retry-After": str(STARTING_RETRY_SECONDS)})  # fmt: skip
+def not_ready(state: str) -> ApiError:
+    """The answer while the daemon is ``starting`` (loading the model) or ``stopping``."""
+    why = "starting (loading the model)" if state == "starting" else state
+    return ApiError(503, f"the daemon is {why}; try again shortly", "server_error", code=state,
+                    headers={"Retry-After": str(STARTING_RETRY_SECONDS)})  # fmt: skip
 
 
 async def on_api_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -27,10 +27,9 @@ async def index(_request: Request) -> HTMLResponse:
 
 async def health(request: Request) -> JSONResponse:
     """200 once the daemon takes requests, 503 while it starts or stops (no key needed)."""
-    ready = request.app.state.source.seam is not None
-    return JSONResponse(
-        {"status": "ok" if ready else "starting", "version": __version__}, 200 if ready else 503
-    )
+    state = request.app.state.source.state
+    ready = state == "ready"
+    return JSONResponse({"status": "ok" if ready else state, "version": __version__}, 200 if ready else 503)
 
 
 async def status(request: Request) -> JSONResponse:

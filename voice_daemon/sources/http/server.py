@@ -55,6 +55,7 @@ class HttpSource:
         self.settings = settings
         self.key = _read_key(settings)
         self.seam: Seam | None = None  # None until the daemon is ready
+        self.state = "starting"  # then "ready", then "stopping"
         self._attached: Seam | None = None
         self.limits = Limits(
             max_text_length=settings.max_text_length, max_payload_bytes=settings.max_body_bytes
@@ -77,6 +78,7 @@ class HttpSource:
             ) from None
         host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
         self.url = f"http://{host}:{listener.getsockname()[1]}/"
+        # limit_concurrency: beyond 64 connections at once, uvicorn answers 503 itself.
         config = uvicorn.Config(self.app, http="h11", loop="asyncio", lifespan="off", log_config=None,
                                 access_log=False, server_header=False, timeout_graceful_shutdown=5,
                                 limit_concurrency=64)  # fmt: skip
@@ -106,18 +108,18 @@ class HttpSource:
         """Take requests."""
         assert self._attached is not None, "attach the seam first"
         self._attached.subscribe(self._on_notice)
-        self.seam = self._attached
+        self.seam, self.state = self._attached, "ready"
         log.info("HTTP API ready on %s", self.url)
 
     def ready_seam(self) -> Seam:
         """The seam; ApiError 503 while the daemon starts (or stops)."""
         if self.seam is None:
-            raise not_ready()
+            raise not_ready(self.state)
         return self.seam
 
     def stop(self) -> None:
         """Stop listening; responses under way get a few seconds to finish, then are cut (their requests cancelled)."""
-        self.seam = None
+        self.seam, self.state = None, "stopping"
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(15)
@@ -177,7 +179,7 @@ class Guard:
             return ApiError(401, "a valid API key is needed: send 'Authorization: Bearer <key>' (http.api_key)",
                             code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         if source.seam is None:
-            return not_ready()
+            return not_ready(source.state)
         limit = source.body_limit(scope["method"], path)
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:

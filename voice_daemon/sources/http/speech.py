@@ -35,6 +35,7 @@ MODEL = "xtts-v2"
 OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer",
                            "verse", "marin", "cedar"})  # fmt: skip
 _DISCONNECT_POLL_SECONDS = 0.25
+_SLICE_SAMPLES = 12_000  # encode at most 0.5 s at a time, so the first bytes leave soon
 
 
 class VoiceId(BaseModel):
@@ -135,8 +136,9 @@ def _encoded(stream: Stream, encoder: Encoder) -> Iterator[bytes]:
     """The stream's audio in the encoder's format, one piece per chunk (blocking: run it in a thread)."""
     try:
         for chunk in stream:
-            if data := encoder.encode(chunk):
-                yield data
+            for start in range(0, len(chunk), _SLICE_SAMPLES):  # a long chunk (from the cache) in slices
+                if data := encoder.encode(chunk[start : start + _SLICE_SAMPLES]):
+                    yield data
         yield encoder.finish()
     finally:
         encoder.close()
