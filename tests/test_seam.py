@@ -97,11 +97,12 @@ def test_bad_streams_are_refused_at_once(running: Running) -> None:
         stream.cancel()
 
 
-def test_a_speed_factor_changes_the_rate_of_the_voice(running: Running) -> None:
+def test_a_speed_factor_changes_the_rate_of_the_voice(running: Running, events: list[Event]) -> None:
     seam = running.seam
-    normal = np.concatenate(list(seam.stream(SpeechRequest(text="Speed test.", source="caller"))))
+    normal = np.concatenate(list(seam.stream(SpeechRequest(text="Speed test.", id="normal", source="caller"))))
     fast = np.concatenate(list(seam.stream(SpeechRequest(text="Speed test.", speed=2.0, source="caller"))))
     assert len(fast) == pytest.approx(len(normal) / 2, rel=0.1)  # the tiny model always makes 40 tokens
+    assert [e.state for e in events if e.id == "normal"] == ["queued", "started", "done"]  # idle worker too
 
 
 def flac_bytes(path: Path, seconds: float | None = None) -> bytes:

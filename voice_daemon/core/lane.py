@@ -69,14 +69,19 @@ class Lane:
         self.max_size = max_size
         self._on_put = on_put
         self._streams: deque[Stream] = deque()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
-    def put(self, stream: Stream) -> None:
-        """Line ``stream`` up; raises Busy when ``max_size`` are waiting."""
+    def put(self, stream: Stream, announce: Callable[[], None] = lambda: None) -> None:
+        """Line ``stream`` up; raises Busy when ``max_size`` are waiting.
+
+        ``announce`` runs once it is in line, before the worker can take it: its 'queued' event
+        comes before 'started'.  (The lock is re-entrant: a subscriber may read the lane's length.)
+        """
         with self._lock:
             if len(self._streams) >= self.max_size:
                 raise Busy(f"{self.max_size} interactive requests are waiting already; try again shortly")
             self._streams.append(stream)
+            announce()
         self._on_put()
 
     def take(self) -> Stream | None:

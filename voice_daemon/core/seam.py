@@ -3,8 +3,9 @@
 A source turns its input into a :class:`SpeechRequest` (``core.request``) and then only calls a
 :class:`Seam`: submit it to the durable queue, or stream it back to a waiting caller through the
 interactive lane; refuse a payload that never became a request; read the daemon's state; stop
-the current announcement or change the default voice; add or remove a voice; subscribe to events.  Every refusal of
-every source is a ``failed`` event published here, so all sources answer alike.
+the current announcement or change the default voice; add or remove a voice; subscribe to
+events.  Every refusal of every source is a ``failed`` event published here, so all sources
+answer alike.
 """
 
 from __future__ import annotations
@@ -107,8 +108,7 @@ class Seam:
         Raises UnknownVoice and Busy (the lane is full).  Cancel the Stream when the caller goes.
         """
         stream = Stream(self._completed(request, output=None))
-        self._lane.put(stream)
-        self._events.publish(Event.of("queued", stream.request))
+        self._lane.put(stream, lambda: self._events.publish(Event.of("queued", stream.request)))
         return stream
 
     def refuse(
@@ -184,7 +184,8 @@ class Seam:
         try:
             yield
         except OSError as exc:
-            raise StorageError(f"cannot write voices in {self._registry.voices_dir}: {exc.strerror or exc}") from None
+            folder = self._registry.voices_dir
+            raise StorageError(f"cannot write voices in {folder}: {exc.strerror or exc}") from None
 
     def _voices_changed(self) -> None:
         self._events.publish(Changed("voices"))
