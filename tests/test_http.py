@@ -110,7 +110,7 @@ def test_openai_client_speaks_every_format_streamed_and_gets_openai_errors(start
     with pytest.raises(openai.BadRequestError, match="input is 201 characters long, the maximum is 200"):
         client.audio.speech.create(model="tts-1", voice="alloy", input="x" * 201)
     with pytest.raises(openai.BadRequestError, match="response_format"):
-        client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, response_format="ogg")  # type: ignore[arg-type]
+        client.audio.speech.create(model="tts-1", input=TEXT, voice="alloy", response_format="ogg")  # type: ignore
     with pytest.raises(openai.AuthenticationError, match="valid API key"):
         openai.OpenAI(base_url=url + "v1", api_key="wrong", max_retries=0).models.list()
     too_large = httpx.post(
@@ -150,7 +150,9 @@ def test_a_full_lane_answers_429_and_a_client_that_goes_away_cancels(start_daemo
 def test_voices_uploaded_over_http_are_usable_at_once_and_bad_ones_leave_nothing(
     start_daemon: StartDaemon, home: Path, corpus: Path
 ) -> None:
-    daemon = start_daemon(FAST + "[http]\nenabled = true\nport = 0\n")
+    daemon = start_daemon(
+        FAST + "[http]\nenabled = true\nport = 0\nmax_upload_mb = 2\nmax_upload_files = 2\n"
+    )
     url = base_url(daemon)
     client = openai.OpenAI(base_url=url + "v1", api_key="unused", max_retries=0)
     before = sorted(p.name for p in (home / "voices").iterdir())
@@ -167,6 +169,12 @@ def test_voices_uploaded_over_http_are_usable_at_once_and_bad_ones_leave_nothing
     assert refused.status_code == 400, refused.text
     assert re.search(r"notes\.txt: not a readable", refused.json()["error"]["message"])
     assert httpx.post(url + "v1/audio/voices", data={"name": "anna"}, files=files[:1]).status_code == 409
+    three = httpx.post(url + "v1/audio/voices", data={"name": "dora"}, files=files + files[:1])
+    assert three.status_code == 400 and "Too many files" in three.json()["error"]["message"]
+    huge = httpx.post(
+        url + "v1/audio/voices", data={"name": "dora"}, files=[("audio_sample", ("a.wav", b"0" * 3 * 2**20))]
+    )
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "request_too_large"
     assert sorted(p.name for p in (home / "voices").iterdir()) == sorted([*before, "anna.flac", "bert"])
 
     (home / "voices" / "broken.wav").write_bytes(b"RIFF not really")  # a voice dropped into the folder

@@ -99,7 +99,8 @@ def _free_port() -> int:
 def table(results: dict[str, Any]) -> list[str]:
     """The Markdown table of the ``http`` section (medians), for docs/benchmarks.md."""
     lines = ["| model | format | first byte (s) | daemon's first chunk (s) | HTTP overhead (ms) | "
-             "total per audio s | first byte, cached (ms) |", "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+             "total per audio s | first byte, cached (ms) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, figures in results.get("http", {}).items():
         for fmt, runs in figures["runs"].items():
             made, cached = runs["synthesised"], runs["cached"]

@@ -118,7 +118,7 @@ class HttpSource:
         return self.seam
 
     def stop(self) -> None:
-        """Stop listening; responses under way get a few seconds to finish, then are cut (their requests cancelled)."""
+        """Stop listening; responses under way get a few seconds, then are cut (and their requests cancelled)."""
         self.seam, self.state = None, "stopping"
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
