@@ -146,6 +146,18 @@ def test_a_full_lane_answers_429_and_a_client_that_goes_away_cancels(start_daemo
     assert [e["state"] for e in events if e["id"] == first_id][0] == "failed"
     assert sum(e["state"] == "done" for e in events) == 1
 
+    # SIGTERM mid-stream: after a grace period the response is cut short, never ended as if whole
+    with httpx.stream("POST", url + "v1/audio/speech", json={"input": long_text + " Again.", "response_format": "wav"},
+                      headers=headers, timeout=120) as streaming:  # fmt: skip
+        pieces = streaming.iter_bytes()
+        next(pieces)
+        stopping = threading.Thread(target=daemon.stop)
+        stopping.start()
+        with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+            b"".join(pieces)
+    stopping.join(120)
+    assert daemon.process.returncode == 0, daemon.log()
+
 
 def test_voices_uploaded_over_http_are_usable_at_once_and_bad_ones_leave_nothing(
     start_daemon: StartDaemon, home: Path, corpus: Path
