@@ -75,3 +75,11 @@ def test_the_bench_command_runs_on_the_tiny_model(tiny_model: Path, tmp_path: Pa
     results = json.loads((tmp_path / "benchmarks.json").read_text())
     assert results["memory"]["tiny"]["requests_rss_mib"][-1][0] == 10
     assert "voice latents, disk hit, tiny" in (tmp_path / "benchmarks.md").read_text()
+
+
+def test_the_http_table_gives_the_overhead_over_the_daemons_first_chunk() -> None:
+    from voice_daemon.bench import http
+
+    made = {"first_byte_s": 1.05, "total_s": 8.0, "audio_s": 4.0, "worker_first_audio_s": 1.0}
+    runs = {"wav": {"synthesised": [made], "cached": [{**made, "first_byte_s": 0.012}]}}
+    assert http.table({"http": {"full": {"runs": runs}}})[-1] == "| full | wav | 1.05 | 1.00 | 50 | 2.00 | 12 |"

@@ -3,18 +3,20 @@ streams requests back through the interactive lane of a real in-process daemon (
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
-from tests.conftest import write_config
+from tests.conftest import clips_of, write_config
 from tests.support.daemonproc import FAST, wait_until
 from voice_daemon.app import Daemon, Running
 from voice_daemon.core.events import Event, Notice
 from voice_daemon.core.request import SpeechRequest
-from voice_daemon.errors import Busy, UnknownVoice, VoiceDaemonError
+from voice_daemon.errors import Busy, ReferenceRejected, RequestError, UnknownVoice, VoiceDaemonError
 from voice_daemon.settings import load_settings
 
 LONG = " ".join(f"This is sentence number {i} of a long announcement." for i in range(6))
@@ -93,3 +95,49 @@ def test_bad_streams_are_refused_at_once(running: Running) -> None:
             waiting.append(seam.stream(SpeechRequest(text=LONG, source="caller")))
     for stream in waiting:
         stream.cancel()
+
+
+def test_a_speed_factor_changes_the_rate_of_the_voice(running: Running, events: list[Event]) -> None:
+    seam = running.seam
+    normal = np.concatenate(list(seam.stream(SpeechRequest(text="Speed test.", id="normal", source="caller"))))
+    fast = np.concatenate(list(seam.stream(SpeechRequest(text="Speed test.", speed=2.0, source="caller"))))
+    assert len(fast) == pytest.approx(len(normal) / 2, rel=0.1)  # the tiny model always makes 40 tokens
+    assert [e.state for e in events if e.id == "normal"] == ["queued", "started", "done"]  # idle worker too
+
+
+def flac_bytes(path: Path, seconds: float | None = None) -> bytes:
+    """The audio of ``path`` (its first ``seconds``) as FLAC bytes, as a client would upload it."""
+    samples, rate = sf.read(str(path), dtype="float32")
+    out = io.BytesIO()
+    sf.write(out, samples[: int(rate * seconds)] if seconds else samples, rate, format="FLAC")
+    return out.getvalue()
+
+
+def test_voices_added_and_removed_through_the_seam(running: Running, home: Path, corpus: Path) -> None:
+    seam, voices = running.seam, home / "voices"
+    before = sorted(p.name for p in voices.iterdir())
+    clips = [(path.name, flac_bytes(path)) for path in sorted((corpus / "1688").glob("*.flac"))[:2]]
+    added = seam.add_voice("anna", clips)
+    assert added.name == "anna" and added.status != "rejected" and len(added.files) == 2
+    assert sorted(p.name for p in (voices / "anna").iterdir()) == ["clip01.flac", "clip02.flac"]
+    assert len(np.concatenate(list(seam.stream(SpeechRequest(text="Hello.", voice="anna", source="caller"))))) > 0
+    single = seam.add_voice("bert", clips[:1])
+    assert single.files == ("bert.flac",) and (voices / "bert.flac").is_file()
+
+    short = ("short.flac", flac_bytes(clips_of(corpus, "367")[0], seconds=1.0))
+    with pytest.raises(ReferenceRejected, match=r"short\.flac: .*speech.*\| notes\.txt: .*not a readable"):
+        seam.add_voice("carl", [clips[0], short, ("notes.txt", b"not audio")])
+    with pytest.raises(RequestError, match="exists already"):
+        seam.add_voice("anna", clips)
+    with pytest.raises(RequestError, match="is not a voice name"):
+        seam.add_voice("../etc", clips)
+    assert sorted(p.name for p in voices.iterdir()) == sorted([*before, "anna", "bert.flac"])
+
+    seam.remove_voice("anna")
+    seam.remove_voice("bert")
+    assert sorted(p.name for p in voices.iterdir()) == before
+    assert {voice.name for voice in seam.state().voices} == {"default"}
+    with pytest.raises(UnknownVoice, match="unknown voice 'anna'"):
+        seam.stream(SpeechRequest(text="Hello.", voice="anna", source="caller"))
+    with pytest.raises(UnknownVoice, match="unknown voice 'anna'"):
+        seam.remove_voice("anna")

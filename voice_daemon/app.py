@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from voice_daemon.core.events import EventBus
 from voice_daemon.core.lane import Lane
@@ -36,6 +36,9 @@ from voice_daemon.systemd import Notifier, watchdog_interval
 from voice_daemon.voices.latents import LatentsCache
 from voice_daemon.voices.registry import VoiceRegistry, voice_name_of
 from voice_daemon.watching import SettledFiles
+
+if TYPE_CHECKING:
+    from voice_daemon.sources.http.server import HttpSource
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.stop_requested = threading.Event()
         self.running: Running | None = None
+        self.http: HttpSource | None = None  # opened early, so it can say "starting"
 
     def run(self) -> int:
         """Start, serve until SIGTERM or SIGINT, stop; returns the exit code."""
@@ -94,6 +98,7 @@ class Daemon:
         for folder in (paths.output, paths.cache, paths.spool):
             folder.mkdir(parents=True, exist_ok=True)
         self._remove_stale_temporaries()
+        self._open_http()  # answers 503 while the model loads
         engine = load_engine(settings.model, paths.cache)
         spool = Spool(paths.spool, settings.queue.max_size, settings.queue.keep_finished_hours * 3600)
         log.info("%d request(s) waiting in the queue", spool.recover())
@@ -122,6 +127,8 @@ class Daemon:
                 component.stop()
             running.worker.stop()
             running.player.close()
+        elif self.http is not None:  # start-up failed after the HTTP API opened
+            self.http.stop()
         self.notifier.close()
         log.info("stopped")
 
@@ -147,6 +154,13 @@ class Daemon:
                  self.settings.quality.min_score, self.settings.quality.max_retries)  # fmt: skip
         return guard
 
+    def _open_http(self) -> None:
+        if self.settings.http.enabled:
+            from voice_daemon.sources.http.server import HttpSource
+
+            self.http = HttpSource(self.settings.http)
+            self.http.open()
+
     def _sources(self, running: Running) -> list[Component]:
         """The voices watcher, then every enabled request source."""
         settings, voices = self.settings, self.settings.paths.voices
@@ -166,6 +180,8 @@ class Daemon:
             from voice_daemon.sources.mqtt.bridge import MqttBridge
 
             components.append(MqttBridge(settings.mqtt, running.seam))
+        if self.http is not None:
+            components.append(self.http.attach(running.seam))
         return components
 
     def _serve(self, running: Running) -> None:

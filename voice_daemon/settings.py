@@ -117,6 +117,18 @@ class MqttSettings(Section):
     hermes_site_ids: list[str] = ["default"]
 
 
+class HttpSettings(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_key: str | None = None
+    api_key_file: Path | None = None
+    max_body_bytes: int = Field(65536, ge=1024, le=10_000_000)
+    max_text_length: int = Field(4096, ge=1, le=100_000)
+    max_upload_mb: float = Field(20, gt=0, le=1000)
+    max_upload_files: int = Field(10, ge=1, le=100)
+
+
 class QualitySettings(Section):
     enabled: bool = False
     min_score: float = Field(0.5, ge=0, le=1)
@@ -146,6 +158,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     inbox: InboxSettings = InboxSettings()
     mqtt: MqttSettings = MqttSettings()
+    http: HttpSettings = HttpSettings()
     quality: QualitySettings = QualitySettings()
     log: LogSettings = LogSettings()
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from voice_daemon.bench import SECTIONS, coldstart, latency, machine, report, synthesis
+from voice_daemon.bench import SECTIONS, coldstart, http, latency, machine, report, synthesis
 from voice_daemon.bench.daemonrun import VOICE
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ _MODELS_OF = {
     "latents": ("tiny", "full"),
     "first_audio": ("tiny", "full"),
     "memory": ("tiny",),
+    "http": ("tiny", "full"),
 }
 
 
@@ -73,6 +74,7 @@ def _runners(
             model, home, TEXTS["two_sentences"], repeats, threads
         ),
         "memory": lambda model, home: latency.memory_curve(model, home, memory_requests),
+        "http": lambda model, home: http.speech_timing(model, home, TEXTS["two_sentences"], repeats, threads),
     }
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from voice_daemon.core.request import SpeechRequest
 from voice_daemon.errors import Busy, VoiceDaemonError
+from voice_daemon.synthesis.types import SAMPLE_RATE
 
 _END = None
 
@@ -27,6 +28,8 @@ class Stream:
 
     Iteration ends after the last chunk, or raises the VoiceDaemonError the request failed with.
     """
+
+    sample_rate = SAMPLE_RATE  # of every chunk
 
     def __init__(self, request: SpeechRequest) -> None:
         self.request = request
@@ -66,14 +69,19 @@ class Lane:
         self.max_size = max_size
         self._on_put = on_put
         self._streams: deque[Stream] = deque()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
-    def put(self, stream: Stream) -> None:
-        """Line ``stream`` up; raises Busy when ``max_size`` are waiting."""
+    def put(self, stream: Stream, announce: Callable[[], None] = lambda: None) -> None:
+        """Line ``stream`` up; raises Busy when ``max_size`` are waiting.
+
+        ``announce`` runs once it is in line, before the worker can take it: its 'queued' event
+        comes before 'started'.  (The lock is re-entrant: a subscriber may read the lane's length.)
+        """
         with self._lock:
             if len(self._streams) >= self.max_size:
                 raise Busy(f"{self.max_size} interactive requests are waiting already; try again shortly")
             self._streams.append(stream)
+            announce()
         self._on_put()
 
     def take(self) -> Stream | None:

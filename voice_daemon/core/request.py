@@ -40,6 +40,7 @@ class SpeechRequest(BaseModel):
     output: OutputMode | None = None
     priority: Literal["normal", "urgent"] = "normal"
     volume: float | None = Field(None, ge=0, le=1, description="playback gain, 0 to 1")
+    speed: float | None = Field(None, ge=0.25, le=4, description="speaking-rate factor on the voice's rate")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,120}$", description="output file stem")
     source: str = "api"
     context: dict[str, str] = Field(default_factory=dict, description="source-specific reply data")
@@ -71,8 +72,8 @@ class SpeechRequest(BaseModel):
 
     def content(self) -> tuple[Any, ...]:
         """What the request asks for, without when and how it arrived: equal for two deliveries of it."""
-        return (self.text, self.voice, self.language, self.output, self.priority, self.volume, self.name,
-                self.source)  # fmt: skip
+        return (self.text, self.voice, self.language, self.output, self.priority, self.volume, self.speed,
+                self.name, self.source)  # fmt: skip
 
 
 class Limits(BaseModel):

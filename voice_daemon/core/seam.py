@@ -3,14 +3,17 @@
 A source turns its input into a :class:`SpeechRequest` (``core.request``) and then only calls a
 :class:`Seam`: submit it to the durable queue, or stream it back to a waiting caller through the
 interactive lane; refuse a payload that never became a request; read the daemon's state; stop
-the current announcement or change the default voice; subscribe to events.  Every refusal of
-every source is a ``failed`` event published here, so all sources answer alike.
+the current announcement or change the default voice; add or remove a voice; subscribe to
+events.  Every refusal of every source is a ``failed`` event published here, so all sources
+answer alike.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,7 @@ from voice_daemon.core.state import DefaultVoice
 from voice_daemon.core.worker import Worker
 from voice_daemon.errors import StorageError, VoiceDaemonError
 from voice_daemon.settings import OutputMode
+from voice_daemon.voices import uploads
 from voice_daemon.voices.registry import Voice, VoiceRegistry
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,7 @@ class Seam:
         self._events, self._default_voice = events, default_voice
         self._language, self._output = language, output
         self.limits = limits
+        self._voices_lock = threading.Lock()  # one addition or removal at a time
         registry.listeners.append(self._voices_changed)
 
     # -- requests -----------------------------------------------------------------------------
@@ -100,8 +105,7 @@ class Seam:
         Raises UnknownVoice and Busy (the lane is full).  Cancel the Stream when the caller goes.
         """
         stream = Stream(self._completed(request, output=None))
-        self._lane.put(stream)
-        self._events.publish(Event.of("queued", stream.request))
+        self._lane.put(stream, lambda: self._events.publish(Event.of("queued", stream.request)))
         return stream
 
     def refuse(
@@ -141,6 +145,21 @@ class Seam:
         self._default_voice.choose(name)
         self._events.publish(Changed("default_voice"))
 
+    def add_voice(self, name: str, clips: Sequence[tuple[str, bytes]]) -> VoiceInfo:
+        """Add voice ``name`` from ``clips`` ((file name, content) pairs), usable at once.
+
+        Every clip gets the watched folder's checks; only when all pass is the voice written (atomically)
+        into ``paths.voices``.  Raises RequestError (bad or taken name, no clip), ReferenceRejected
+        (every rejected clip and why; nothing was written) and StorageError.
+        """
+        with self._voices_lock, self._storing():
+            return VoiceInfo.of(uploads.add_voice(self._registry, name, clips))
+
+    def remove_voice(self, name: str) -> None:
+        """Delete voice ``name`` from ``paths.voices``; UnknownVoice if there is none, StorageError."""
+        with self._voices_lock, self._storing():
+            uploads.remove_voice(self._registry, name)
+
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call ``subscriber`` with every Event and Changed notice (on the publisher's thread: be quick)."""
         self._events.subscribe(subscriber)
@@ -156,6 +175,14 @@ class Seam:
         })  # fmt: skip
         self._registry.get(complete.voice or "")
         return complete
+
+    @contextmanager
+    def _storing(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            folder = self._registry.voices_dir
+            raise StorageError(f"cannot write voices in {folder}: {exc.strerror or exc}") from None
 
     def _voices_changed(self) -> None:
         self._events.publish(Changed("voices"))

@@ -168,15 +168,15 @@ class Worker:
         except Exception as exc:
             log.exception("request %s crashed", request.id)
             self._fail_stream(stream, VoiceDaemonError(f"internal error: {type(exc).__name__}: {exc}"))
-        else:
-            stream.finish(data)
+        else:  # the event first: a caller that has seen the end can rely on it
             self._publish("done", request, data)
+            stream.finish(data)
         finally:
             self._streaming, self.current = None, interrupted
 
     def _fail_stream(self, stream: Stream, error: VoiceDaemonError) -> None:
-        stream.fail(error)
         self._publish("failed", stream.request, {"error": str(error)})
+        stream.fail(error)
 
     def _stream_into(self, stream: Stream, started: float) -> dict[str, Any]:
         rendering = self._render(stream.request, stream.cancelled, None)
@@ -201,6 +201,8 @@ class Worker:
         voice = self.registry.get(request.voice or "")
         latents = self.registry.latents(voice)
         params = self.config.sampling.model_copy(update=voice.sampling)
+        if request.speed is not None:  # a factor on the voice's rate, kept within what XTTS accepts
+            params = params.model_copy(update={"speed": min(4.0, max(0.25, params.speed * request.speed))})
         language = request.language or "en"
 
         def take(seed: int | None) -> Iterator[np.ndarray]:

@@ -1,0 +1,228 @@
+"""The HTTP source: uvicorn serving a Starlette app on a thread (and event loop) of its own.
+
+It is opened before the model loads, so clients get ``503`` with ``Retry-After`` instead of a
+refused connection while the daemon starts; every endpoint but ``/health`` and the static page
+answers so until :meth:`HttpSource.start`.  Synthesis never runs on the event loop: a speech
+request's audio is read from its Stream in worker threads.  With ``http.api_key`` set, every
+request but those two needs ``Authorization: Bearer <key>``; request bodies are bounded.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voice_daemon.core.events import Event, Notice
+from voice_daemon.core.request import Limits
+from voice_daemon.core.seam import Seam
+from voice_daemon.errors import ConfigError
+from voice_daemon.settings import HttpSettings
+from voice_daemon.sources.http import page, speech, voices
+from voice_daemon.sources.http.failures import (
+    ApiError,
+    StreamBroken,
+    not_ready,
+    on_api_error,
+    on_crash,
+    on_http_exception,
+)
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/health", "/"})  # no key needed: the health check, and the page (static, no data)
+UPLOAD_PATH = "/v1/audio/voices"
+_EVENTS_KEPT = 50
+_START_TIMEOUT = 10
+
+
+class HttpSource:
+    """The HTTP API; :meth:`open` it early, :meth:`attach` the seam, then :meth:`start` it with the sources."""
+
+    def __init__(self, settings: HttpSettings) -> None:
+        self.settings = settings
+        self.key = _read_key(settings)
+        self.seam: Seam | None = None  # None until the daemon is ready
+        self.state = "starting"  # then "ready", then "stopping"
+        self._attached: Seam | None = None
+        self.limits = Limits(
+            max_text_length=settings.max_text_length, max_payload_bytes=settings.max_body_bytes
+        )
+        self.events: deque[dict[str, Any]] = deque(maxlen=_EVENTS_KEPT)
+        self.url = ""
+        self.app = _application(self)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        """Listen now (ConfigError when the address cannot be had); answers 503 until started."""
+        settings = self.settings
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        try:
+            listener = socket.create_server((settings.host, settings.port), family=family)
+        except OSError as exc:
+            raise ConfigError(
+                f"http: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+            ) from None
+        host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
+        self.url = f"http://{host}:{listener.getsockname()[1]}/"
+        # limit_concurrency: beyond 64 connections at once, uvicorn answers 503 itself.
+        config = uvicorn.Config(self.app, http="h11", loop="asyncio", lifespan="off", log_config=None,
+                                access_log=False, server_header=False, timeout_graceful_shutdown=5,
+                                limit_concurrency=64)  # fmt: skip
+        self._server = server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [listener]}, name="http", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not server.started:
+            raise ConfigError(f"http: the server on {self.url} did not start")
+        if not _is_loopback(settings.host) and self.key is None:
+            log.warning("http.host is %s, not loopback, and no http.api_key is set: anyone who can reach %s "
+                        "can use the speech API and add or delete voices", settings.host, self.url)  # fmt: skip
+        log.info("HTTP API on %s (OpenAI base URL %sv1); starting", self.url, self.url)
+
+    def attach(self, seam: Seam) -> HttpSource:
+        """The seam requests will go to (once started)."""
+        self.limits = Limits(max_text_length=min(self.settings.max_text_length, seam.limits.max_text_length),
+                             max_payload_bytes=self.settings.max_body_bytes)  # fmt: skip
+        self._attached = seam
+        return self
+
+    def start(self) -> None:
+        """Take requests."""
+        assert self._attached is not None, "attach the seam first"
+        self._attached.subscribe(self._on_notice)
+        self.seam, self.state = self._attached, "ready"
+        log.info("HTTP API ready on %s", self.url)
+
+    def ready_seam(self) -> Seam:
+        """The seam; ApiError 503 while the daemon starts (or stops)."""
+        if self.seam is None:
+            raise not_ready(self.state)
+        return self.seam
+
+    def stop(self) -> None:
+        """Stop listening; responses under way get a few seconds, then are cut (and their requests cancelled)."""
+        self.seam, self.state = None, "stopping"
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(15)
+
+    def authorised(self, header: str | None) -> bool:
+        if self.key is None:
+            return True
+        scheme, _, token = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.key.encode())
+
+    def body_limit(self, method: str, path: str) -> int:
+        if method == "POST" and path == UPLOAD_PATH:
+            return int(self.settings.max_upload_mb * 2**20)
+        return self.settings.max_body_bytes
+
+    def _on_notice(self, notice: Notice) -> None:
+        if isinstance(notice, Event):
+            text = notice.request.text[:100] if notice.request is not None else None
+            self.events.append({**notice.payload(), "text": text})
+
+
+class Guard:
+    """ASGI middleware: the key, 503 while starting, bounded bodies (413), and cut-short streams."""
+
+    def __init__(self, app: ASGIApp, source: HttpSource) -> None:
+        self.app, self.source = app, source
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await refusal.response()(scope, receive, send)
+            return
+        limit, received = self.source.body_limit(scope["method"], scope["path"]), 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _too_large(limit)
+            return message
+
+        try:
+            await self.app(scope, bounded, send)
+        except StreamBroken as exc:
+            log.warning("%s; connection cut short", exc)
+
+    def _refusal(self, scope: Scope) -> ApiError | None:
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        path, source = scope["path"], self.source
+        if path in OPEN_PATHS:
+            return None
+        if not source.authorised(headers.get("authorization")):
+            return ApiError(401, "a valid API key is needed: send 'Authorization: Bearer <key>' (http.api_key)",
+                            code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        if source.seam is None:
+            return not_ready(source.state)
+        limit = source.body_limit(scope["method"], path)
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            return _too_large(limit)
+        return None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
+
+
+def _application(source: HttpSource) -> Starlette:
+    routes = [
+        Route("/health", page.health),
+        Route("/", page.index),
+        Route("/v1/status", page.status),
+        Route("/v1/models", speech.models),
+        Route("/v1/audio/speech", speech.speech, methods=["POST"]),
+        Route("/v1/audio/voices", voices.list_voices),
+        Route("/v1/audio/voices", voices.add_voice, methods=["POST"]),
+        Route("/v1/audio/voices/{name}", voices.delete_voice, methods=["DELETE"]),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, source=source)], exception_handlers={
+        ApiError: on_api_error, HTTPException: on_http_exception, Exception: on_crash,
+    })  # fmt: skip
+    app.state.source = source
+    return app
+
+
+def _read_key(settings: HttpSettings) -> str | None:
+    if settings.api_key_file is None:
+        return settings.api_key or None
+    try:
+        key = settings.api_key_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"http.api_key_file {settings.api_key_file}: {exc.strerror}") from None
+    if not key:
+        raise ConfigError(f"http.api_key_file {settings.api_key_file} is empty")
+    return key
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -1,0 +1,188 @@
+"""``POST /v1/audio/speech`` (OpenAI's text to speech, streamed as it is synthesised) and ``GET /v1/models``.
+
+A speech request is connection-bound: it goes through the seam's interactive lane (ahead of
+queued announcements, never spooled), and is cancelled when the client goes away, while it
+waits as well as while it streams.  The response starts once the first chunk is synthesised
+and encoded, so a request that fails before any audio still gets a proper error status; after
+that a failure cuts the connection short (an SSE stream ends with an ``error`` event instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from voice_daemon.core.request import Limits, SpeechRequest, make_request
+from voice_daemon.core.seam import Seam, Stream
+from voice_daemon.errors import VoiceDaemonError
+from voice_daemon.sources.http.encoding import FORMATS, Encoder
+from voice_daemon.sources.http.failures import ApiError, StreamBroken, api_error
+
+log = logging.getLogger(__name__)
+
+SOURCE = "http"
+MODEL = "xtts-v2"
+# OpenAI's built-in voices: each means the default voice, unless a voice of that name exists.
+OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer",
+                           "verse", "marin", "cedar"})  # fmt: skip
+_DISCONNECT_POLL_SECONDS = 0.25
+_SLICE_SAMPLES = 12_000  # encode at most 0.5 s at a time, so the first bytes leave soon
+
+
+class VoiceId(BaseModel):
+    """OpenAI's custom-voice form: ``{"id": "NAME"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+
+
+class SpeechBody(BaseModel):
+    """OpenAI's request body, plus ``language``; ``instructions`` is accepted and ignored (XTTS takes none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = MODEL  # any name is accepted
+    input: str
+    voice: str | VoiceId | None = None
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    language: str | None = None
+    stream_format: Literal["audio", "sse"] = "audio"
+    instructions: str | None = None
+
+
+async def models(_request: Request) -> JSONResponse:
+    return JSONResponse({"object": "list", "data": [model_entry()]})
+
+
+def model_entry() -> dict[str, Any]:
+    return {"id": MODEL, "object": "model", "created": 0, "owned_by": "voice-daemon"}
+
+
+async def speech(request: Request) -> Response:
+    source = request.app.state.source
+    seam: Seam = source.ready_seam()
+    body = parse_body(await request.body())
+    speech_request = _speech_request(body, seam, source.limits)
+    try:
+        stream = seam.stream(speech_request)
+    except VoiceDaemonError as exc:
+        seam.refuse(exc, request=speech_request)
+        raise api_error(exc) from None
+    pieces = _encoded(stream, Encoder(body.response_format, stream.sample_rate))
+    try:
+        first = await _first(request, stream, pieces)
+    except VoiceDaemonError as exc:
+        raise api_error(exc) from None
+    headers = {"X-Request-Id": speech_request.id}
+    if body.stream_format == "sse":
+        return StreamingResponse(_sse(first, pieces, stream), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_audio(first, pieces, stream), media_type=FORMATS[body.response_format].media_type,
+                             headers=headers)  # fmt: skip
+
+
+def parse_body(raw: bytes) -> SpeechBody:
+    """The validated body; ApiError 400 naming the field otherwise."""
+    try:
+        return SpeechBody.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error["type"] == "json_invalid":
+            raise ApiError(400, f"the body is not valid JSON: {error['msg']}", code="invalid_json") from None
+        field = str(error["loc"][0]) if error["loc"] else "body"
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field {field!r}"
+        elif error["type"] == "missing":
+            message = f"{field} is required"
+        else:
+            message = f"{field}: {error['msg']}"
+        raise ApiError(400, message, param=field, code="invalid_value") from None
+
+
+def _speech_request(body: SpeechBody, seam: Seam, limits: Limits) -> SpeechRequest:
+    text = body.input.strip()
+    if not text:
+        raise ApiError(400, "input is empty", param="input", code="empty_input")
+    if len(text) > limits.max_text_length:
+        raise ApiError(400, f"input is {len(text)} characters long, the maximum is {limits.max_text_length}",
+                       param="input", code="string_above_max_length")  # fmt: skip
+    fields = {"text": text, "voice": _voice_name(body.voice, seam), "language": body.language,
+              "speed": body.speed if body.speed != 1.0 else None}  # fmt: skip
+    try:
+        return make_request({k: v for k, v in fields.items() if v is not None}, limits, source=SOURCE)
+    except VoiceDaemonError as exc:
+        seam.refuse(exc, source=SOURCE)
+        raise api_error(exc) from None
+
+
+def _voice_name(voice: str | VoiceId | None, seam: Seam) -> str | None:
+    """The registry voice asked for; None (the default voice) for an OpenAI name that is no voice here."""
+    name = voice.id if isinstance(voice, VoiceId) else voice
+    if name in OPENAI_VOICES and name not in {info.name for info in seam.state().voices}:
+        return None
+    return name
+
+
+def _encoded(stream: Stream, encoder: Encoder) -> Iterator[bytes]:
+    """The stream's audio in the encoder's format, one piece per chunk (blocking: run it in a thread)."""
+    try:
+        for chunk in stream:
+            for start in range(0, len(chunk), _SLICE_SAMPLES):  # a long chunk (from the cache) in slices
+                if data := encoder.encode(chunk[start : start + _SLICE_SAMPLES]):
+                    yield data
+        yield encoder.finish()
+    finally:
+        encoder.close()
+
+
+async def _first(request: Request, stream: Stream, pieces: Iterator[bytes]) -> bytes:
+    """The first encoded piece; cancels the stream if the client goes away while it waits."""
+    waiting = asyncio.ensure_future(run_in_threadpool(next, pieces, b""))
+    while not waiting.done():
+        await asyncio.wait({waiting}, timeout=_DISCONNECT_POLL_SECONDS)
+        if not waiting.done() and await request.is_disconnected():
+            stream.cancel()
+    return waiting.result()
+
+
+async def _audio(first: bytes, pieces: Iterator[bytes], stream: Stream) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for piece in iterate_in_threadpool(pieces):
+            yield piece
+    except VoiceDaemonError as exc:
+        raise StreamBroken(f"request {stream.request.id} failed while streaming: {exc}") from None
+    finally:
+        stream.cancel()  # the client went away (a no-op once the stream has ended)
+
+
+async def _sse(first: bytes, pieces: Iterator[bytes], stream: Stream) -> AsyncIterator[str]:
+    """OpenAI's speech events: ``speech.audio.delta`` (base64 audio) and ``speech.audio.done``."""
+    try:
+        yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(first).decode()})
+        async for piece in iterate_in_threadpool(pieces):
+            if piece:
+                yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(piece).decode()})
+        usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+        yield _event({"type": "speech.audio.done", "usage": usage,
+                      "audio_seconds": stream.facts.get("audio_seconds")})  # fmt: skip
+    except VoiceDaemonError as exc:
+        error = api_error(exc)
+        yield _event(
+            {"type": "error", "error": {"message": error.message, "type": error.type, "code": error.code}}
+        )
+    finally:
+        stream.cancel()
+
+
+def _event(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data)}\n\n"
