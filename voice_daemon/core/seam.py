@@ -16,7 +16,7 @@ from typing import Any
 
 from voice_daemon.core.events import Changed, Event, EventBus, Subscriber
 from voice_daemon.core.lane import Lane, Stream
-from voice_daemon.core.request import Limits, SpeechRequest, new_id
+from voice_daemon.core.request import Limits, SpeechRequest, new_id, usable_id
 from voice_daemon.core.spool import Spool
 from voice_daemon.core.state import DefaultVoice
 from voice_daemon.core.worker import Worker
@@ -113,13 +113,15 @@ class Seam:
     ) -> None:  # fmt: skip
         """Answer a request (or a payload that never became one) with a 'failed' event.
 
-        Without ``request``, ``request_id`` is the payload's own id when it had a usable one.
+        Without ``request`` the event's id is ``request_id``, else the id a RequestError found in the
+        payload, when either is a well-formed id; else a new one.
         """
         data = {"error": str(error)}
         if request is not None:
             self._events.publish(Event.of("failed", request, data))
-        else:
-            self._events.publish(Event("failed", request_id or new_id(), source, data, context=context or {}))
+            return
+        own = usable_id(request_id) or usable_id(getattr(error, "request_id", None))
+        self._events.publish(Event("failed", own or new_id(), source, data, context=context or {}))
 
     # -- state and commands ---------------------------------------------------------------------
 

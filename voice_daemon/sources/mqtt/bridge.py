@@ -139,7 +139,7 @@ class MqttBridge:
         try:
             request = parse_payload(message.payload, self.limits, **fixed)
         except RequestError as exc:
-            self.seam.refuse(exc, source=SOURCE, request_id=_id_in(message.payload))
+            self.seam.refuse(exc, source=SOURCE)
             return
         self._submit(request, message)
 
@@ -245,12 +245,3 @@ def _matches(pattern: str, topic: str) -> bool:
     if pattern.startswith("$share/"):
         pattern = pattern.split("/", 2)[2]
     return paho.topic_matches_sub(pattern, topic)
-
-
-def _id_in(payload: bytes) -> str | None:
-    """The ``id`` of a payload that failed validation, when it has a usable one."""
-    try:
-        candidate = json.loads(payload).get("id")
-    except (ValueError, AttributeError):
-        return None
-    return candidate if isinstance(candidate, str) and 0 < len(candidate) <= 128 else None
