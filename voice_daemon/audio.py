@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,9 +112,15 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndar
 
 
 def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
-    """Write 16-bit PCM WAV to a temporary name beside ``path``, fsync, then rename into place."""
+    """Write 16-bit PCM WAV to a temporary name beside ``path``, fsync, then rename into place.
+
+    The WAV is made in memory first, so a failing disk raises a plain OSError from the write
+    (not inside libsndfile's callbacks).
+    """
+    wav = io.BytesIO()
+    sf.write(wav, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     with replacing(path, durable=True) as handle:
-        sf.write(handle, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+        handle.write(wav.getbuffer())
     return path
 
 

@@ -20,7 +20,8 @@ from voice_daemon.core.request import Limits, SpeechRequest, new_id, usable_id
 from voice_daemon.core.spool import Spool
 from voice_daemon.core.state import DefaultVoice
 from voice_daemon.core.worker import Worker
-from voice_daemon.errors import StorageError, VoiceDaemonError
+from voice_daemon.errors import VoiceDaemonError
+from voice_daemon.files import storage_error
 from voice_daemon.settings import OutputMode
 from voice_daemon.voices.registry import Voice, VoiceRegistry
 
@@ -94,7 +95,7 @@ class Seam:
         try:
             self._spool.submit(complete, lambda: self._events.publish(Event.of("queued", complete)), redelivered)
         except OSError as exc:
-            raise StorageError(f"cannot store the request in {self._spool.root}: {exc.strerror or exc}") from None
+            raise storage_error(exc, self._spool.root, "queue folder") from None
         return complete
 
     def stream(self, request: SpeechRequest) -> Stream:
