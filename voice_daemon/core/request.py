@@ -127,7 +127,9 @@ def decode_fields(raw: bytes, limits: Limits, what: str, is_json: bool | None = 
     ``what`` names the input in error messages ("payload", "file").
     """
     if len(raw) > limits.max_payload_bytes:
-        raise RequestError(f"{what} is {len(raw)} bytes, the maximum is {limits.max_payload_bytes}")
+        error = RequestError(f"{what} is {len(raw)} bytes, the maximum is {limits.max_payload_bytes}")
+        error.request_id = _id_of(raw)
+        raise error
     try:
         body = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -165,6 +167,15 @@ def decode_json(body: str | bytes, what: str) -> Any:
 def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest:
     """A JSON object with ``text`` and optional fields, or plain UTF-8 text meaning just the text."""
     return make_request(decode_fields(payload, limits, "payload"), limits, **fixed)
+
+
+def _id_of(raw: bytes) -> str | None:
+    """The usable id of the JSON object in ``raw``, if it is one: the answer to a payload refused unused."""
+    try:
+        data = decode_json(raw, "payload")
+    except RequestError:
+        return None
+    return usable_id(data.get("id")) if isinstance(data, dict) else None
 
 
 def _validated(data: dict[str, Any], limits: Limits, fixed: dict[str, Any]) -> SpeechRequest:
