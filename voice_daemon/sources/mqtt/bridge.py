@@ -33,6 +33,7 @@ from voice_daemon.sources.mqtt.outbox import Outbox
 from voice_daemon.sources.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
+_paho_log = logging.getLogger("paho")
 
 SOURCE = "mqtt"
 _PACKET_HEADROOM = 2**20  # bytes over max_payload_bytes still delivered, so that they get an answer
@@ -80,7 +81,7 @@ class MqttBridge:
         settings = self.settings
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=paho.MQTTv5, manual_ack=True)  # fmt: skip
-        client.enable_logger(logging.getLogger("paho"))
+        client.on_log = self._on_paho_log
         if settings.username:
             client.username_pw_set(settings.username, self._password())
         if settings.tls:
@@ -120,6 +121,12 @@ class MqttBridge:
             log.info("disconnected from MQTT broker")
         else:
             log.warning("disconnected from MQTT broker (%s); reconnecting", reason)
+
+    def _on_paho_log(self, _client: paho.Client, _userdata: Any, level: int, text: str) -> None:
+        """paho's log into ours.  After a clean disconnect paho 2.2's network loop runs once more and
+        logs 'Client is not connected' as an error: not while stopping."""
+        if not (self._stopping and text.startswith("Client is not connected")):
+            _paho_log.log(paho.LOGGING_LEVEL[level], text)
 
     def _handlers(self) -> dict[str, Handler]:
         topics, settings = self.topics, self.settings
