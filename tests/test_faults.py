@@ -124,6 +124,7 @@ def test_events_beyond_the_outgoing_bound_are_dropped_and_counted_while_the_brok
     listener.wait_for(lambda: listener.on("voice/last_error") and b"not valid JSON" in listener.on("voice/last_error")[-1].payload,
                       30, "the latest error, retained")  # fmt: skip
     assert "MQTT outgoing queue full (20 events)" in daemon.log()
+    assert not [line for line in daemon.log().splitlines() if " ERROR " in line]
     drop(home, "after.txt", "The broker is back.")
     assert wait_filed(home, "after.txt") == "done"
     assert_clean_log(daemon.log())

@@ -123,9 +123,10 @@ class MqttBridge:
             log.warning("disconnected from MQTT broker (%s); reconnecting", reason)
 
     def _on_paho_log(self, _client: paho.Client, _userdata: Any, level: int, text: str) -> None:
-        """paho's log into ours.  After a clean disconnect paho 2.2's network loop runs once more and
-        logs 'Client is not connected' as an error: not while stopping."""
-        if not (self._stopping and text.startswith("Client is not connected")):
+        """paho's log into ours, but for 'Client is not connected', which paho 2.2's network loop logs
+        as an error once more after a clean disconnect and at every reconnection attempt: the
+        bridge says itself when it is disconnected."""
+        if not text.startswith("Client is not connected"):
             _paho_log.log(paho.LOGGING_LEVEL[level], text)
 
     def _handlers(self) -> dict[str, Handler]:
