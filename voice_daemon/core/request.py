@@ -170,7 +170,7 @@ def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest
 
 
 def _id_of(raw: bytes) -> str | None:
-    """The usable id of the JSON object in ``raw``, if it is one: the answer to a payload refused unused."""
+    """The usable id in ``raw`` when it is a JSON object: to answer a payload refused for its size."""
     try:
         data = decode_json(raw, "payload")
     except RequestError:
