@@ -172,11 +172,7 @@ def test_the_payload_rule_plain_text_unless_it_starts_like_json(
         listener.publish("voice/say", text)
     done = listener.wait_for(lambda: [e for e in (m.json() for m in listener.on("voice/event")) if e["state"] == "done"]
                              if len(listener.on("voice/event")) >= 9 else None, 120, "three done")  # fmt: skip
-    assert sorted(outcome(home, event["id"])["request"]["text"] for event in done) == [
-        '"quoted"',
-        "42",
-        "null",
-    ]
+    assert {outcome(home, event["id"])["request"]["text"] for event in done} == {"null", "42", '"quoted"'}
     listener.publish("voice/say", "[1, 2]")
     refused = listener.wait_for(lambda: failed_events(listener), 30, "the array refused")
     assert "must be an object" in refused[0]["error"]
