@@ -138,3 +138,30 @@ def test_cli_exit_codes_and_json(reference: Path, tmp_path: Path) -> None:
     assert "empty" in report[1]["problems"][0]
     usage = subprocess.run(daemon_command("validate"), capture_output=True, text=True)
     assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_a_long_reference_is_decoded_only_for_the_30_s_conditioning_uses(corpus: Path, tmp_path: Path) -> None:
+    clips = [_load(path) for path in sorted((corpus / "367").glob("*.flac"))]
+    rate = clips[0][1]
+    speech = np.concatenate([samples for samples, _ in clips])[: 70 * rate]
+    path = tmp_path / "long.wav"
+    sf.write(path, np.stack([speech, speech * 0.5], axis=1), rate)  # stereo: mixed down block by block
+    verdict, clip = validate_file(path)
+    assert verdict.ok and clip is not None
+    assert clip.seconds == 30 and verdict.measures["file_seconds"] == 70
+    assert np.allclose(clip.samples, speech[: 30 * rate] * 0.75, atol=1e-4)
+    assert "only the first 30 s of 70 s are used" in verdict.warnings[-1]
+
+
+def test_files_over_the_caps_are_refused_from_their_header(reference: Path, tmp_path: Path) -> None:
+    from tests.support.hostile import lying_flac, sparse_wav
+
+    cases = {
+        sparse_wav(tmp_path / "huge.wav", 200 * 2**20): "file is 200 MB, the maximum for a reference is 128 MB",
+        sparse_wav(tmp_path / "long.wav", 60 * 2**20): "the header says 21.8 min of audio, the maximum",
+        sparse_wav(tmp_path / "fast.wav", 2**20, rate=1_000_000): "sample rate 1000000 Hz is above the maximum",
+        lying_flac(reference, tmp_path / "liar.flac"): "the header says",
+    }
+    for path, reason in cases.items():
+        verdict, clip = validate_file(path)
+        assert clip is None and reason in verdict.problems[0], (path.name, verdict.problems)

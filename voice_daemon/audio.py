@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ FRAME_SECONDS = 0.03
 HOP_SECONDS = 0.01  # frame_levels() gives one level per hop
 HANGOVER_FRAMES = 25  # 250 ms: pauses between words count as speech
 _CLIP_RUN = 3  # this many equal full-scale samples in a row is a flat top, not a peak
+_BLOCK_SAMPLES = 1 << 20  # samples (all channels) decoded at a time: 4 MB
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,22 @@ class Clip:
         return len(self.samples) / self.sample_rate if self.sample_rate else 0.0
 
 
-def decode(path: Path) -> Clip:
-    """Read WAV, FLAC, OGG or MP3 into a mono Clip; raise AudioError with the reason if impossible."""
+@dataclass(frozen=True)
+class Header:
+    """What an audio file says about itself, read without decoding it."""
+
+    frames: int
+    sample_rate: int
+    channels: int
+    size: int  # bytes
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def read_header(path: Path) -> Header:
+    """The header of a WAV, FLAC, OGG or MP3 file; AudioError with the reason if there is none."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -43,12 +59,45 @@ def decode(path: Path) -> Clip:
     if size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(f"{path}: not a readable WAV, FLAC, OGG or MP3 file ({exc})") from None
-    if data.shape[0] == 0:
+    return Header(int(info.frames), int(info.samplerate), int(info.channels), size)
+
+
+def decode(path: Path, max_seconds: float | None = None) -> Clip:
+    """Read WAV, FLAC, OGG or MP3 into a mono Clip (only the first ``max_seconds`` when given);
+    raise AudioError with the reason if impossible.
+
+    Decoding goes block by block, so memory holds the mono result and one block, whatever the
+    header claims.
+    """
+    read_header(path)
+    try:
+        with sf.SoundFile(str(path)) as audio:
+            limit = None if max_seconds is None else int(max_seconds * audio.samplerate)
+            samples = _mono(audio, limit)
+            rate, channels = int(audio.samplerate), int(audio.channels)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"{path}: not a readable WAV, FLAC, OGG or MP3 file ({exc})") from None
+    if len(samples) == 0:
         raise AudioError(f"{path}: the file holds no audio samples")
-    return Clip(samples=data.mean(axis=1), sample_rate=int(rate), channels=data.shape[1])
+    return Clip(samples=samples, sample_rate=rate, channels=channels)
+
+
+def _mono(audio: sf.SoundFile, limit: int | None) -> np.ndarray:
+    """Up to ``limit`` frames (all without one) of ``audio``, channels averaged, float32."""
+    block = max(1, _BLOCK_SAMPLES // audio.channels)
+    parts, left = [], limit
+    while left is None or left > 0:
+        wanted = block if left is None else min(block, left)
+        data = audio.read(wanted, dtype="float32", always_2d=True)
+        if len(data):
+            parts.append(data.mean(axis=1, dtype=np.float32))
+        if len(data) < wanted:
+            break
+        left = None if left is None else left - len(data)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
@@ -63,9 +112,15 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndar
 
 
 def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
-    """Write 16-bit PCM WAV to a temporary name beside ``path``, fsync, then rename into place."""
+    """Write 16-bit PCM WAV to a temporary name beside ``path``, fsync, then rename into place.
+
+    The WAV is made in memory first, so a failing disk raises a plain OSError from the write
+    (not inside libsndfile's callbacks).
+    """
+    wav = io.BytesIO()
+    sf.write(wav, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     with replacing(path, durable=True) as handle:
-        sf.write(handle, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+        handle.write(wav.getbuffer())
     return path
 
 

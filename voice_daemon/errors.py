@@ -30,7 +30,10 @@ class RequestError(VoiceDaemonError, ValueError):
     """A speech request is malformed: bad JSON, empty text, unknown language, ...
 
     It is a ValueError too, so pydantic validators report it as a validation error.
+    ``request_id`` is the refused request's own id, when it had a usable one.
     """
+
+    request_id: str | None = None
 
 
 class UnknownVoice(RequestError):

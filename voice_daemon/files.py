@@ -1,7 +1,9 @@
-"""Files the daemon writes: atomic (and optionally durable) replacement, leftovers, safe names."""
+"""Files the daemon writes: atomic (and optionally durable) replacement, leftovers, safe names,
+and the one way a failed write is put into words."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -10,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+from voice_daemon.errors import StorageError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -42,6 +46,15 @@ def replacing(path: Path, durable: bool = False, staging: Path | None = None) ->
         raise
     if durable:
         _fsync_folder(path.parent)
+
+
+def storage_error(exc: OSError, folder: Path, role: str) -> StorageError:
+    """``exc`` from writing into ``folder`` (its ``role``: "output folder", "queue folder") in words."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageError(f"{role} {folder} is full ({exc.strerror}); free some space")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StorageError(f"{role} {folder} is not writable ({exc.strerror})")
+    return StorageError(f"cannot write to {role} {folder}: {exc.strerror or exc}")
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -110,6 +110,7 @@ class MqttSettings(Section):
     key_file: Path | None = None
     tls_verify: bool = True
     max_payload_bytes: int = Field(65536, ge=64, le=10_000_000)
+    max_queued_events: int = Field(10000, ge=10, le=1_000_000)
     voice_topics: bool = True
     discovery: bool = True
     discovery_prefix: str = Field("homeassistant", pattern=r"^[^#+$][^#+]*$")

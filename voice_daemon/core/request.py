@@ -2,26 +2,36 @@
 
 Parsing and validation live here, so every source rejects the same bad input with the same
 message.  A voice is a registry name, never a path; output file names derive from the id.
+Whatever passes validation can be stored: text that JSON escapes made undecodable (a lone
+UTF-16 surrogate) is refused here, not when the queue writes it.
+
+The payload rule: input whose first non-blank character is ``{`` or ``[`` is JSON and must be
+a request object; anything else (``null``, ``42`` and ``"quoted"`` included) is plain text,
+spoken as written.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voice_daemon.errors import RequestError
 from voice_daemon.settings import OutputMode
 from voice_daemon.synthesis.text import LANGUAGES, normalize_language
 from voice_daemon.voices.names import VoiceName
 
-__all__ = ["LANGUAGES", "Limits", "OutputMode", "SpeechRequest", "decode_fields", "make_request", "new_id",
-           "parse_payload"]  # fmt: skip
+__all__ = ["LANGUAGES", "Limits", "OutputMode", "SpeechRequest", "decode_fields", "decode_json",
+           "make_request", "new_id", "parse_payload", "usable_id"]  # fmt: skip
 
-RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+RequestId = Annotated[str, Field(pattern=_ID.pattern)]
+_SHOWN = 60  # characters of a bad value quoted in an error message
 
 
 def new_id() -> str:
@@ -36,7 +46,7 @@ class SpeechRequest(BaseModel):
     text: str
     id: RequestId = Field(default_factory=new_id)
     voice: VoiceName | None = None
-    language: str | None = None
+    language: str | None = Field(None, max_length=32)
     output: OutputMode | None = None
     priority: Literal["normal", "urgent"] = "normal"
     volume: float | None = Field(None, ge=0, le=1, description="playback gain, 0 to 1")
@@ -58,6 +68,17 @@ class SpeechRequest(BaseModel):
     @classmethod
     def _known_language(cls, value: str | None) -> str | None:
         return normalize_language(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _storable(self) -> SpeechRequest:
+        """Every string must be writable as UTF-8; JSON escapes can make lone surrogates, which are not."""
+        for where, text in _strings(self):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"{where} holds a lone UTF-16 surrogate (\\u{ord(text[exc.start]):04x} at "
+                                 f"character {exc.start + 1}), which is not text") from None  # fmt: skip
+        return self
 
     @property
     def urgent(self) -> bool:
@@ -84,7 +105,81 @@ class Limits(BaseModel):
 
 
 def make_request(data: dict[str, Any], limits: Limits, **fixed: Any) -> SpeechRequest:
-    """Validate ``data`` (user fields) plus ``fixed`` (source-set fields, which win) into a SpeechRequest."""
+    """Validate ``data`` (user fields) plus ``fixed`` (source-set fields, which win) into a SpeechRequest.
+
+    The RequestError carries the request's id (``request_id``) when it had a usable one.
+    """
+    try:
+        return _validated(data, limits, fixed)
+    except RequestError as exc:
+        exc.request_id = usable_id(fixed.get("id", data.get("id")))
+        raise
+
+
+def usable_id(value: Any) -> str | None:
+    """``value`` if it is a well-formed request id, else None."""
+    return value if isinstance(value, str) and _ID.match(value) else None
+
+
+def decode_fields(raw: bytes, limits: Limits, what: str, is_json: bool | None = None) -> dict[str, Any]:
+    """The user fields in ``raw``: a JSON object, or plain UTF-8 text meaning just the text.
+
+    ``is_json`` says which it is; None decides by the first character (module docstring).
+    ``what`` names the input in error messages ("payload", "file").
+    """
+    if len(raw) > limits.max_payload_bytes:
+        error = RequestError(f"{what} is {len(raw)} bytes, the maximum is {limits.max_payload_bytes}")
+        error.request_id = _id_of(raw)
+        raise error
+    try:
+        body = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    sniffed = is_json is None
+    if sniffed:
+        is_json = body.lstrip().startswith(("{", "["))
+    if not is_json:
+        return {"text": body}
+    try:
+        data = decode_json(body, what)
+    except RequestError as exc:
+        if sniffed:
+            raise RequestError(f"{exc} (a {what} starting with {{ or [ is read as JSON; send other text as "
+                               f"plain text or as {{\"text\": ...}})") from None  # fmt: skip
+        raise
+    if not isinstance(data, dict):
+        raise RequestError(f"{what} must be an object with at least a 'text' field")
+    return data
+
+
+def decode_json(body: str | bytes, what: str) -> Any:
+    """``body`` parsed as JSON; RequestError naming ``what`` when it is not JSON or too deeply nested."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise RequestError(f"{what} is not valid JSON: nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        where = f"at line {exc.lineno} column {exc.colno}"
+        raise RequestError(f"{what} is not valid JSON: {exc.msg} {where}") from None
+    except ValueError as exc:  # a number too long to convert, bytes that are not UTF-8
+        raise RequestError(f"{what} is not valid JSON: {_clipped(str(exc))}") from None
+
+
+def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest:
+    """A JSON object with ``text`` and optional fields, or plain UTF-8 text meaning just the text."""
+    return make_request(decode_fields(payload, limits, "payload"), limits, **fixed)
+
+
+def _id_of(raw: bytes) -> str | None:
+    """The usable id in ``raw`` when it is a JSON object: to answer a payload refused for its size."""
+    try:
+        data = decode_json(raw, "payload")
+    except RequestError:
+        return None
+    return usable_id(data.get("id")) if isinstance(data, dict) else None
+
+
+def _validated(data: dict[str, Any], limits: Limits, fixed: dict[str, Any]) -> SpeechRequest:
     unexpected = {"source", "context", "created", "name"} & data.keys()
     if unexpected:
         raise RequestError(f"field(s) {', '.join(sorted(unexpected))} may not be set in a request")
@@ -99,46 +194,37 @@ def make_request(data: dict[str, Any], limits: Limits, **fixed: Any) -> SpeechRe
     return request
 
 
-def decode_fields(raw: bytes, limits: Limits, what: str, is_json: bool | None = None) -> dict[str, Any]:
-    """The user fields in ``raw``: a JSON object, or plain UTF-8 text meaning just the text.
-
-    ``is_json`` says which it is; None decides by the first character.  ``what`` names the input
-    in error messages ("payload", "file").
-    """
-    if len(raw) > limits.max_payload_bytes:
-        raise RequestError(f"{what} is {len(raw)} bytes, the maximum is {limits.max_payload_bytes}")
-    try:
-        body = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RequestError(f"{what} is not UTF-8 text (byte {exc.start})") from None
-    if is_json is None:
-        is_json = body.lstrip().startswith(("{", "["))
-    if not is_json:
-        return {"text": body}
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise RequestError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(data, dict):
-        raise RequestError(f"{what} must be an object with at least a 'text' field")
-    return data
-
-
-def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest:
-    """A JSON object with ``text`` and optional fields, or plain UTF-8 text meaning just the text."""
-    return make_request(decode_fields(payload, limits, "payload"), limits, **fixed)
+def _strings(request: SpeechRequest) -> Iterator[tuple[str, str]]:
+    """Every string in ``request`` with where it is: field values, and keys and values of dicts."""
+    for name, value in request:
+        if isinstance(value, str):
+            yield name, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield f"a key of {name}", key
+                if isinstance(item, str):
+                    yield f"a value of {name}", item
 
 
 def _describe(exc: ValidationError) -> str:
     messages = []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "request"
+        where = ".".join(_clipped(str(part)) for part in error["loc"])
         if error["type"] == "missing":
             messages.append(f"{where} is required")
         elif error["type"] == "extra_forbidden":
             messages.append(f"unknown field {where!r}")
+        elif error["type"] == "string_unicode":  # pydantic's own check, where a field has constraints
+            messages.append(f"{where or 'a field name'} holds a lone UTF-16 surrogate, which is not text")
         elif error["type"] == "string_pattern_mismatch" and where == "voice":
-            messages.append(f"voice {error['input']!r} is not a voice name (letters, digits, '-' and '_' only)")
+            voice = _clipped(error["input"])
+            messages.append(f"voice {voice!r} is not a voice name (letters, digits, '-' and '_' only)")
         else:
-            messages.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+            message = error["msg"].removeprefix("Value error, ")
+            messages.append(f"{where}: {message}" if where else message)
     return "; ".join(messages)
+
+
+def _clipped(text: str) -> str:
+    """``text`` cut to a length fit for an error message."""
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."

@@ -19,11 +19,12 @@ from typing import Any
 
 from voice_daemon.core.events import Changed, Event, EventBus, Subscriber
 from voice_daemon.core.lane import Lane, Stream
-from voice_daemon.core.request import Limits, SpeechRequest, new_id
+from voice_daemon.core.request import Limits, SpeechRequest, new_id, usable_id
 from voice_daemon.core.spool import Spool
 from voice_daemon.core.state import DefaultVoice
 from voice_daemon.core.worker import Worker
-from voice_daemon.errors import StorageError, VoiceDaemonError
+from voice_daemon.errors import VoiceDaemonError
+from voice_daemon.files import storage_error
 from voice_daemon.settings import OutputMode
 from voice_daemon.voices import uploads
 from voice_daemon.voices.registry import Voice, VoiceRegistry
@@ -96,7 +97,7 @@ class Seam:
         try:
             self._spool.submit(complete, lambda: self._events.publish(Event.of("queued", complete)), redelivered)
         except OSError as exc:
-            raise StorageError(f"cannot store the request in {self._spool.root}: {exc.strerror or exc}") from None
+            raise storage_error(exc, self._spool.root, "queue folder") from None
         return complete
 
     def stream(self, request: SpeechRequest) -> Stream:
@@ -114,13 +115,15 @@ class Seam:
     ) -> None:  # fmt: skip
         """Answer a request (or a payload that never became one) with a 'failed' event.
 
-        Without ``request``, ``request_id`` is the payload's own id when it had a usable one.
+        Without ``request`` the event's id is ``request_id``, else the id a RequestError found in the
+        payload, when either is a well-formed id; else a new one.
         """
         data = {"error": str(error)}
         if request is not None:
             self._events.publish(Event.of("failed", request, data))
-        else:
-            self._events.publish(Event("failed", request_id or new_id(), source, data, context=context or {}))
+            return
+        own = usable_id(request_id) or usable_id(getattr(error, "request_id", None))
+        self._events.publish(Event("failed", own or new_id(), source, data, context=context or {}))
 
     # -- state and commands ---------------------------------------------------------------------
 

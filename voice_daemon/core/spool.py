@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from voice_daemon.core.request import SpeechRequest
 from voice_daemon.errors import DuplicateRequest, IdInUse, QueueFull
-from voice_daemon.files import replacing
+from voice_daemon.files import replacing, storage_error
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,18 @@ class Spool:
             self._ready.notify_all()
 
     def finish(self, claim: Claim, outcome: Outcome) -> None:
-        """Record the outcome durably, then remove the claimed request."""
+        """Record the outcome durably, then remove the claimed request.
+
+        When the outcome cannot be written (a full disk) the request is removed all the same, so
+        it is not spoken again after a restart; only a redelivery of it goes unrecognised.
+        """
         target = self._dirs["done"] / f"{claim.request.id}.json"
-        with replacing(target, durable=True, staging=self._dirs["tmp"]) as handle:
-            handle.write(outcome.to_json().encode("utf-8"))
+        try:
+            with replacing(target, durable=True, staging=self._dirs["tmp"]) as handle:
+                handle.write(outcome.to_json().encode("utf-8"))
+        except OSError as exc:
+            log.error("cannot record how request %s ended: %s", claim.request.id,
+                      storage_error(exc, self.root, "queue folder"))  # fmt: skip
         claim.path.unlink(missing_ok=True)
         with self._ready:
             self._files.pop(claim.request.id, None)

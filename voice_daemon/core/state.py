@@ -12,7 +12,7 @@ import logging
 import threading
 from pathlib import Path
 
-from voice_daemon.files import replacing
+from voice_daemon.files import replacing, storage_error
 from voice_daemon.voices.registry import VoiceRegistry
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,12 @@ class DefaultVoice:
         self.registry.get(name)
         with self._lock:
             self.chosen = name
-            with replacing(self.state_file, durable=True) as handle:
-                handle.write(f"{name}\n".encode())
+            try:
+                with replacing(self.state_file, durable=True) as handle:
+                    handle.write(f"{name}\n".encode())
+            except OSError as exc:
+                log.warning("default voice %s is not kept across restarts: %s", name,
+                            storage_error(exc, self.state_file.parent, "cache folder"))  # fmt: skip
         log.info("default voice is now %s", name)
 
     def resolve(self) -> str:

@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from voice_daemon.audio import Clip, decode, joined
+from voice_daemon.audio import Clip, joined
 from voice_daemon.quality.score import QualityReport, score_take
 from voice_daemon.quality.similarity import embed, embed_voice
 from voice_daemon.settings import QualitySettings
 from voice_daemon.synthesis.types import SAMPLE_RATE, Rendering
 from voice_daemon.voices.registry import Voice
+from voice_daemon.voices.validation import read_reference
 
 log = logging.getLogger(__name__)
 
@@ -74,5 +75,5 @@ class QualityGuard:
         """The whole voice (every usable clip, not only a tuned subset), computed once per set of clips."""
         clips = voice.usable or voice.files
         if clips not in self._voices:
-            self._voices[clips] = embed_voice([decode(path) for path in clips])
+            self._voices[clips] = embed_voice([read_reference(path) for path in clips])
         return self._voices[clips]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from voice_daemon.audio import Clip, decode
+from voice_daemon.audio import Clip
 from voice_daemon.files import replacing
 from voice_daemon.quality.ratings import RatingStore, settings_key
 from voice_daemon.quality.score import score_take
@@ -27,6 +27,7 @@ from voice_daemon.quality.similarity import embed_voice
 from voice_daemon.synthesis.engine import Engine
 from voice_daemon.synthesis.types import SAMPLE_RATE, SamplingParams
 from voice_daemon.voices.registry import SETTINGS_SUFFIX, Voice, VoiceRegistry
+from voice_daemon.voices.validation import read_reference
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class Tuner:
 
     def run(self, voice: Voice, texts: list[str], language: str, count: int, seed: int = 0) -> list[Result]:
         """Every candidate's result, best first."""
-        reference = embed_voice([decode(path) for path in voice.usable])
+        reference = embed_voice([read_reference(path) for path in voice.usable])
         base = self.base.model_copy(update=voice.sampling)
         human = self.store.human_scores(voice.name) if self.store else {}
         results = []

@@ -13,6 +13,7 @@ import numpy as np
 
 from voice_daemon.audio import joined, tee, write_wav_atomic
 from voice_daemon.errors import PlaybackError
+from voice_daemon.files import storage_error
 from voice_daemon.sinks.player import Player
 from voice_daemon.synthesis.types import SAMPLE_RATE
 
@@ -62,4 +63,7 @@ def deliver(
 def _write(path: Path | None, chunks: list[np.ndarray], keep: Callable[[], bool]) -> Path | None:
     if path is None or not keep():
         return None
-    return write_wav_atomic(path, joined(chunks), SAMPLE_RATE)
+    try:
+        return write_wav_atomic(path, joined(chunks), SAMPLE_RATE)
+    except OSError as exc:
+        raise storage_error(exc, path.parent, "output folder") from None

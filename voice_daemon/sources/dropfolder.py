@@ -5,7 +5,9 @@ never process it twice), parsed and submitted through the seam; when its request
 to ``done/``, or to ``failed/`` with ``NAME.error.txt`` beside it (a refusal too: every answer
 comes as an event).  While the queue is full, files simply wait in the folder.  On start-up,
 files left in ``processing/`` are submitted again as second deliveries: finished ones are
-filed, queued ones wait for their request, unknown ones are queued.
+filed, queued ones wait for their request, unknown ones are queued.  Only regular files are
+read (a link, a pipe or a folder with a request's name is refused), and never more than
+``max_payload_bytes`` of them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -87,7 +90,8 @@ class DropFolder:
 
     def _parse(self, claimed: Path) -> SpeechRequest:
         limits = self.seam.limits
-        data = decode_fields(claimed.read_bytes(), limits, "file", is_json=claimed.suffix == ".json")
+        raw = _read(claimed, limits.max_payload_bytes)
+        data = decode_fields(raw, limits, "file", is_json=claimed.suffix == ".json")
         data.setdefault("id", _derived_id(claimed))
         fixed = {"source": SOURCE, "name": safe_name(claimed.stem), "context": {"file": claimed.name}}
         return make_request(data, limits, **fixed)
@@ -112,8 +116,7 @@ class DropFolder:
             return
         if notice.source == SOURCE and "file" in notice.context:
             self._finish(self.processing / notice.context["file"], notice.state, notice.data)
-        state = self.seam.state()
-        if self._deferred and state.waiting <= state.capacity // 2:
+        if self._deferred and (state := self.seam.state()).waiting <= state.capacity // 2:
             self._deferred = False
             self._watcher.scan()  # room again: look at the waiting files now, not at the next rescan
 
@@ -136,8 +139,29 @@ class DropFolder:
             pass  # already filed
 
 
+def _read(path: Path, limit: int) -> bytes:
+    """The content of the regular file ``path``, read only if it is at most ``limit`` bytes."""
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError("the file name is not UTF-8 text; rename the file") from None
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise RequestError("the file is a symbolic link; only regular files are read") from None
+        raise RequestError(f"cannot read the file: {exc.strerror}") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise RequestError("not a regular file (a folder, a pipe, a device); only regular files are read")
+        if info.st_size > limit:
+            raise RequestError(f"file is {info.st_size} bytes, the maximum is {limit}")
+        return handle.read(limit + 1)  # one byte more tells decode_fields that it grew too large
+
+
 def _derived_id(path: Path) -> str:
     """A stable id for a file without one: its name and identity survive the claim rename."""
-    stat = path.stat()
-    identity = f"{path.name}:{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
+    info = path.stat()
+    identity = f"{path.name}:{info.st_ino}:{info.st_mtime_ns}:{info.st_size}"
     return f"inbox-{safe_name(path.stem)[:60]}-{hashlib.sha1(identity.encode()).hexdigest()[:10]}"

@@ -2,6 +2,10 @@
 
 Every check reports a plain reason with the measured figure.  Thresholds were tuned on the
 LibriSpeech clips in ``tests/data/librispeech`` and on damaged copies of them (docs/validation.md).
+
+The header decides first (size, duration, sample rate), so a huge file or a lying header is
+refused without decoding; then only the first :data:`REFERENCE_SECONDS` are decoded and checked,
+as XTTS conditions on no more than that.
 """
 
 from __future__ import annotations
@@ -12,7 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from voice_daemon.audio import HOP_SECONDS, Clip, clipped_fraction, dbfs, decode, frame_levels, with_hangover
+from voice_daemon.audio import (
+    HOP_SECONDS,
+    Clip,
+    Header,
+    clipped_fraction,
+    dbfs,
+    decode,
+    frame_levels,
+    read_header,
+    with_hangover,
+)
 from voice_daemon.errors import AudioError
 
 MIN_SAMPLE_RATE = 16_000
@@ -23,7 +37,10 @@ MIN_SNR_DB = 15.0
 WARN_SNR_DB = 20.0
 MAX_CLIPPED_FRACTION = 0.01
 WARN_CLIPPED_FRACTION = 0.001
-
+REFERENCE_SECONDS = 30.0  # XTTS v2 conditions on the first 30 s of each clip (its max_ref_len)
+MAX_FILE_BYTES = 128 * 2**20  # 10 min of 48 kHz 16-bit stereo WAV fits
+MAX_FILE_SECONDS = 600.0
+MAX_SAMPLE_RATE = 192_000
 
 
 @dataclass
@@ -59,12 +76,49 @@ class Verdict:
 
 
 def validate_file(path: Path) -> tuple[Verdict, Clip | None]:
-    """Decode and check ``path``; the decoded clip is returned so callers need not decode twice."""
+    """Check ``path``'s header, then decode its first :data:`REFERENCE_SECONDS` and check those;
+    the decoded clip is returned so callers need not decode twice."""
     try:
-        clip = decode(path)
+        header = read_header(path)
+        if problem := _header_problem(header):
+            return Verdict(path, problems=[problem], measures=_header_measures(header)), None
+        clip = read_reference(path)
     except AudioError as exc:
         return Verdict(path, problems=[str(exc).removeprefix(f"{path}: ")]), None
-    return validate_clip(path, clip), clip
+    verdict = validate_clip(path, clip)
+    verdict.measures.update(_header_measures(header))
+    if header.seconds > REFERENCE_SECONDS:
+        used = f"only the first {REFERENCE_SECONDS:.0f} s of {header.seconds:.0f} s are used"
+        verdict.warnings.append(f"{used}; trim the file to its best part")
+    return verdict, clip
+
+
+def read_reference(path: Path) -> Clip:
+    """The part of a reference file that conditioning uses: its first :data:`REFERENCE_SECONDS`."""
+    return decode(path, REFERENCE_SECONDS)
+
+
+def _header_problem(header: Header) -> str | None:
+    """Why the header alone rules the file out, or None."""
+    if header.size > MAX_FILE_BYTES:
+        size = f"{header.size / 2**20:.0f} MB, the maximum for a reference is {MAX_FILE_BYTES // 2**20} MB"
+        return f"file is {size} (only the first {REFERENCE_SECONDS:.0f} s are used: trim it)"
+    if header.sample_rate > MAX_SAMPLE_RATE:
+        return f"sample rate {header.sample_rate} Hz is above the maximum of {MAX_SAMPLE_RATE} Hz"
+    if header.seconds > MAX_FILE_SECONDS:
+        return (f"the header says {_duration(header.seconds)} of audio, the maximum for a reference is "
+                f"{_duration(MAX_FILE_SECONDS)} (only the first {REFERENCE_SECONDS:.0f} s are used: trim it)")
+    return None
+
+
+def _header_measures(header: Header) -> dict[str, float | int]:
+    return {"file_seconds": round(header.seconds, 2), "file_bytes": header.size}
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
 def validate_clip(path: Path, clip: Clip) -> Verdict:

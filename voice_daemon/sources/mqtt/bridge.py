@@ -4,7 +4,9 @@ paho-mqtt 2.x with MQTT 5: a persistent session (fixed client id, no clean start
 expiry) and QoS 1 for requests, so requests published while the daemon is down are delivered
 when it is back.  Messages are acknowledged manually, only once their request is in the
 durable spool (or was rejected for good); synthesis never runs on the network thread.  paho
-reconnects with backoff on its own; the rest of the daemon never waits for the broker.
+reconnects with backoff on its own; the rest of the daemon never waits for the broker.  Outgoing
+messages go through a bounded :class:`~voice_daemon.sources.mqtt.outbox.Outbox`; the broker is
+told not to deliver messages far over ``mqtt.max_payload_bytes`` (MQTT 5 maximum packet size).
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ from voice_daemon.errors import ConfigError, DuplicateRequest, RequestError, Unk
 from voice_daemon.settings import MqttSettings
 from voice_daemon.sources.mqtt import hermes
 from voice_daemon.sources.mqtt import homeassistant as hass
+from voice_daemon.sources.mqtt.outbox import Outbox
 from voice_daemon.sources.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
+_paho_log = logging.getLogger("paho")
 
 SOURCE = "mqtt"
+_PACKET_HEADROOM = 2**20  # bytes over max_payload_bytes still delivered, so that they get an answer
+_STOP_FLUSH_SECONDS = 2
 Handler = Callable[[paho.MQTTMessage], None]
 
 
@@ -46,18 +52,24 @@ class MqttBridge:
         self.limits = Limits(max_text_length=seam.limits.max_text_length, max_payload_bytes=settings.max_payload_bytes)
         self._routes = self._handlers()
         self._client = self._make_client()
+        self._outbox = Outbox(self._client, settings.max_queued_events)
+        self._stopping = False
 
     def start(self) -> None:
         self.seam.subscribe(self._on_notice)
-        expiry = Properties(PacketTypes.CONNECT)
-        expiry.SessionExpiryInterval = int(self.settings.session_expiry_hours * 3600)
+        connect = Properties(PacketTypes.CONNECT)
+        connect.SessionExpiryInterval = int(self.settings.session_expiry_hours * 3600)
+        connect.MaximumPacketSize = self.settings.max_payload_bytes + _PACKET_HEADROOM
         log.info("connecting to MQTT broker %s:%d as %s", self.settings.host, self.settings.port, self.client_id)
+        self._outbox.start()
         self._client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive,
-                                   clean_start=False, properties=expiry)  # fmt: skip
+                                   clean_start=False, properties=connect)  # fmt: skip
         self._client.loop_start()
 
     def stop(self) -> None:
-        """Say ``offline`` (a clean stop sends no last will), then disconnect."""
+        """Publish what is queued, say ``offline`` (a clean stop sends no last will), then disconnect."""
+        self._stopping = True
+        self._outbox.close(_STOP_FLUSH_SECONDS)
         if self._client.is_connected():
             self._client.publish(self.topics.status, "offline", qos=1, retain=True).wait_for_publish(2)
         self._client.disconnect()
@@ -69,7 +81,7 @@ class MqttBridge:
         settings = self.settings
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=paho.MQTTv5, manual_ack=True)  # fmt: skip
-        client.enable_logger(logging.getLogger("paho"))
+        client.on_log = self._on_paho_log
         if settings.username:
             client.username_pw_set(settings.username, self._password())
         if settings.tls:
@@ -101,11 +113,21 @@ class MqttBridge:
             return
         log.info("connected to MQTT broker (session %s)", "resumed" if flags.session_present else "new")
         client.subscribe([(topic, 1) for topic in self._routes])
-        client.publish(self.topics.status, "online", qos=1, retain=True)
+        self._outbox.retain(self.topics.status, "online")
         self._publish_state()
 
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        log.warning("disconnected from MQTT broker (%s); reconnecting", reason)
+        if self._stopping:
+            log.info("disconnected from MQTT broker")
+        else:
+            log.warning("disconnected from MQTT broker (%s); reconnecting", reason)
+
+    def _on_paho_log(self, _client: paho.Client, _userdata: Any, level: int, text: str) -> None:
+        """paho's log into ours, but for 'Client is not connected', which paho 2.2's network loop logs
+        as an error once more after a clean disconnect and at every reconnection attempt: the
+        bridge says itself when it is disconnected."""
+        if not text.startswith("Client is not connected"):
+            _paho_log.log(paho.LOGGING_LEVEL[level], text)
 
     def _handlers(self) -> dict[str, Handler]:
         topics, settings = self.topics, self.settings
@@ -139,7 +161,7 @@ class MqttBridge:
         try:
             request = parse_payload(message.payload, self.limits, **fixed)
         except RequestError as exc:
-            self.seam.refuse(exc, source=SOURCE, request_id=_id_in(message.payload))
+            self.seam.refuse(exc, source=SOURCE)
             return
         self._submit(request, message)
 
@@ -182,7 +204,7 @@ class MqttBridge:
             self.seam.set_default_voice(name)
         except UnknownVoice as exc:
             log.warning("default voice not changed: %s", exc)
-            self._client.publish(self.topics.last_error, str(exc), qos=1, retain=True)
+            self._outbox.retain(self.topics.last_error, str(exc))
             self._publish_default_voice()  # the select goes back to the voice in use
 
     def _home_assistant_status(self, message: paho.MQTTMessage) -> None:
@@ -203,14 +225,14 @@ class MqttBridge:
 
     def _on_event(self, event: Event) -> None:
         self._publish(self.topics.event, event.payload())
-        self._client.publish(self.topics.queue, str(self.seam.state().queue_length), qos=1, retain=True)
+        self._outbox.retain(self.topics.queue, self._queue_length)  # asked when published: once per burst
         if event.state == "started" and event.speaks:
-            self._client.publish(self.topics.speaking, "ON", qos=1, retain=True)
+            self._outbox.retain(self.topics.speaking, "ON")
         elif event.final:
             if event.speaks:
-                self._client.publish(self.topics.speaking, "OFF", qos=1, retain=True)
+                self._outbox.retain(self.topics.speaking, "OFF")
             if event.state == "failed":
-                self._client.publish(self.topics.last_error, event.data.get("error", ""), qos=1, retain=True)
+                self._outbox.retain(self.topics.last_error, str(event.data.get("error", "")))
             if event.source == hermes.SOURCE:
                 self._answer_hermes(event)
 
@@ -223,34 +245,28 @@ class MqttBridge:
         state = self.seam.state()
         self._publish_voices()
         self._publish_default_voice()
-        self._client.publish(self.topics.queue, str(state.queue_length), qos=1, retain=True)
-        self._client.publish(self.topics.speaking, "ON" if state.speaking else "OFF", qos=1, retain=True)
+        self._outbox.retain(self.topics.queue, self._queue_length)
+        self._outbox.retain(self.topics.speaking, "ON" if state.speaking else "OFF")
 
     def _publish_default_voice(self) -> None:
-        self._client.publish(self.topics.default_voice, self.seam.state().default_voice, qos=1, retain=True)
+        self._outbox.retain(self.topics.default_voice, lambda: self.seam.state().default_voice)
 
     def _publish_voices(self) -> None:
         state = self.seam.state()
-        self._publish(self.topics.voices, [voice.to_dict() for voice in state.voices], retain=True)
+        self._outbox.retain(self.topics.voices, json.dumps([voice.to_dict() for voice in state.voices]))
         if self.settings.discovery:
             for topic, config in hass.discovery_messages(self.topics, self.settings.discovery_prefix,
                                                          self.client_id, state.usable_voices()).items():  # fmt: skip
-                self._client.publish(topic, config, qos=1, retain=True)
+                self._outbox.retain(topic, config)
 
-    def _publish(self, topic: str, payload: Any, retain: bool = False) -> None:
-        self._client.publish(topic, json.dumps(payload), qos=1, retain=retain)
+    def _publish(self, topic: str, payload: Any) -> None:
+        self._outbox.send(topic, json.dumps(payload))
+
+    def _queue_length(self) -> str:
+        return str(self.seam.state().queue_length)
 
 
 def _matches(pattern: str, topic: str) -> bool:
     if pattern.startswith("$share/"):
         pattern = pattern.split("/", 2)[2]
     return paho.topic_matches_sub(pattern, topic)
-
-
-def _id_in(payload: bytes) -> str | None:
-    """The ``id`` of a payload that failed validation, when it has a usable one."""
-    try:
-        candidate = json.loads(payload).get("id")
-    except (ValueError, AttributeError):
-        return None
-    return candidate if isinstance(candidate, str) and 0 < len(candidate) <= 128 else None

@@ -8,11 +8,10 @@ manager never waits for its timeout.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from voice_daemon.core.request import Limits, SpeechRequest, make_request, new_id
+from voice_daemon.core.request import Limits, SpeechRequest, decode_fields, decode_json, make_request, new_id
 from voice_daemon.errors import RequestError
 
 SAY = "hermes/tts/say"
@@ -34,11 +33,7 @@ def context_of(payload: bytes) -> dict[str, str]:
 
 def parse_say(payload: bytes, limits: Limits, context: Mapping[str, str]) -> SpeechRequest:
     """A ``hermes/tts/say`` message as a request that keeps ``context`` (from :func:`context_of`)."""
-    message = _object(payload)
-    if message is None:
-        raise RequestError("hermes/tts/say payload is not JSON")
-    if not isinstance(message, dict):
-        raise RequestError("hermes/tts/say payload must be a JSON object")
+    message = decode_fields(payload, limits, "hermes/tts/say payload", is_json=True)
     data: dict[str, Any] = {"text": message.get("text") or "", "id": context["hermes_id"]}
     if message.get("lang"):
         data["language"] = message["lang"]
@@ -61,8 +56,8 @@ def error(context: Mapping[str, str], message: str) -> dict[str, Any]:
 
 def _object(payload: bytes) -> Any:
     try:
-        return json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return decode_json(payload, "payload")
+    except RequestError:
         return None
 
 
