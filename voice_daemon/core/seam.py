@@ -184,8 +184,7 @@ class Seam:
         try:
             yield
         except OSError as exc:
-            folder = self._registry.voices_dir
-            raise StorageError(f"cannot write voices in {folder}: {exc.strerror or exc}") from None
+            raise storage_error(exc, self._registry.voices_dir, "voices folder") from None
 
     def _voices_changed(self) -> None:
         self._events.publish(Changed("voices"))
