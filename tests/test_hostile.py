@@ -11,12 +11,13 @@ import shutil
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import soundfile as sf
 
 from tests.conftest import mqtt_config
 from tests.support.broker import Broker, Listener
-from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_until
+from tests.support.daemonproc import FAST, StartDaemon, drop, http_url, outcome, wait_until
 from tests.support.hostile import (
     NAMED,
     Hostile,
@@ -202,4 +203,40 @@ def test_huge_and_lying_references_are_refused_from_the_header(start_daemon: Sta
     assert "the header says 37.3 h of audio" in liar
     growth = memory_mb(daemon.process.pid)["VmHWM"] - before["VmHWM"]
     assert growth < 300, f"peak memory grew by {growth:.0f} MB"
+    assert_clean_log(daemon.log())
+
+
+# Bodies only HTTP sees: OpenAI's fields, each hostile in its own way.
+HTTP_BODIES: list[tuple[bytes, int, str]] = [
+    (b'{"input": "hello \\ud800 there"}', 400, "surrogate"),
+    (b'{"input": "hi", "voice": "../../etc/passwd"}', 400, "is not a voice name"),
+    (b'{"input": "hi", "voice": {"id": "' + b"v" * 50_000 + b'"}}', 400, "is not a voice name"),
+    (b'{"input": "hi", "speed": NaN}', 400, "speed"),
+    (b'{"input": "hi", "speed": 1e999}', 400, "speed"),
+    (b'{"input": "hi", "language": "tlh"}', 400, "unsupported language"),
+    (b'{"input": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", 400, "not valid JSON"),
+    (b'{"input": {"text": "hi"}}', 400, "input"),
+    (b'{"input": "hi", "voice": "ghost"}', 404, "unknown voice 'ghost'"),
+]
+
+
+def test_hostile_http_bodies_each_get_an_openai_error_and_the_daemon_speaks_on(
+    start_daemon: StartDaemon,
+) -> None:
+    daemon = start_daemon(FAST + "[http]\nenabled = true\nport = 0\n")
+    url = http_url(daemon) + "v1/audio/speech"
+    with httpx.Client(timeout=60) as client:
+        client.post(url, content=b"[]")  # the first refusal imports what later ones reuse
+        before = memory_mb(daemon.process.pid)
+        bodies = [
+            (p.payload, (413 if len(p.payload) > 65536 else 400), "") for p in NAMED + random_payloads(300)
+        ]
+        for body, status, reason in HTTP_BODIES + bodies:
+            answer = client.post(url, content=body)
+            assert answer.status_code == status, (body[:80], answer.status_code, answer.text[:300])
+            assert reason in answer.json()["error"]["message"], (body[:80], answer.text[:300])
+        after = memory_mb(daemon.process.pid)
+        spoken = client.post(url, json={"input": "Still serving.", "response_format": "wav"})
+    assert spoken.status_code == 200 and spoken.content[:4] == b"RIFF"
+    assert after["VmRSS"] <= before["VmRSS"] * 1.10, (before, after)
     assert_clean_log(daemon.log())

@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from tests.conftest import clips_of
-from tests.support.daemonproc import FAST, DaemonProcess, StartDaemon, wait_until
+from tests.support.daemonproc import FAST, StartDaemon, http_url, wait_until
 from voice_daemon.errors import ConfigError
 from voice_daemon.settings import HttpSettings
 from voice_daemon.sources.http.server import HttpSource
@@ -38,16 +38,6 @@ LONG = "First sentence of the reply. Second sentence of the reply. Third sentenc
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
 
-def base_url(daemon: DaemonProcess) -> str:
-    """The daemon's HTTP address, from its log (``port = 0`` picks a free one)."""
-    wait_until(
-        lambda: "HTTP API on http://" in daemon.log(), 60, lambda: f"no HTTP API in the log:\n{daemon.log()}"
-    )
-    found = re.search(r"HTTP API on (http://\S+/) ", daemon.log())
-    assert found is not None
-    return found.group(1)
-
-
 def decoded(data: bytes, response_format: str) -> tuple[int, int, np.ndarray]:
     """Sample rate, channels and samples of a response, decoded by FFmpeg (pcm: OpenAI's raw s16le)."""
     if response_format == "pcm":
@@ -60,7 +50,7 @@ def decoded(data: bytes, response_format: str) -> tuple[int, int, np.ndarray]:
 
 def test_openai_client_speaks_every_format_streamed_and_gets_openai_errors(start_daemon: StartDaemon) -> None:
     daemon = start_daemon(FAST + HTTP, ready=False)
-    url = base_url(daemon)
+    url = http_url(daemon)
     starting = httpx.get(url + "v1/models", headers={"Authorization": f"Bearer {KEY}"})
     assert starting.status_code == 503 and starting.headers["retry-after"] == "5", starting.text
     assert starting.json()["error"]["code"] == "starting"
@@ -122,7 +112,7 @@ def test_openai_client_speaks_every_format_streamed_and_gets_openai_errors(start
 
 def test_a_full_lane_answers_429_and_a_client_that_goes_away_cancels(start_daemon: StartDaemon) -> None:
     daemon = start_daemon(FAST + HTTP)
-    url, headers = base_url(daemon), {"Authorization": f"Bearer {KEY}"}
+    url, headers = http_url(daemon), {"Authorization": f"Bearer {KEY}"}
     client = openai.OpenAI(base_url=url + "v1", api_key=KEY, max_retries=0)
     long_text = " ".join([LONG] * 2)
     with httpx.stream("POST", url + "v1/audio/speech", json={"input": long_text, "response_format": "pcm"},
@@ -143,7 +133,7 @@ def test_a_full_lane_answers_429_and_a_client_that_goes_away_cancels(start_daemo
                lambda: daemon.log())  # fmt: skip
     waiting.join(120)
     events = httpx.get(url + "v1/status", headers=headers).json()["events"]
-    assert [e["state"] for e in events if e["id"] == first_id][0] == "failed"
+    assert next(e["state"] for e in events if e["id"] == first_id) == "failed"
     assert sum(e["state"] == "done" for e in events) == 1
 
     # SIGTERM mid-stream: after a grace period the response is cut short, never ended as if whole
@@ -165,7 +155,7 @@ def test_voices_uploaded_over_http_are_usable_at_once_and_bad_ones_leave_nothing
     daemon = start_daemon(
         FAST + "[http]\nenabled = true\nport = 0\nmax_upload_mb = 2\nmax_upload_files = 2\n"
     )
-    url = base_url(daemon)
+    url = http_url(daemon)
     client = openai.OpenAI(base_url=url + "v1", api_key="unused", max_retries=0)
     before = sorted(p.name for p in (home / "voices").iterdir())
     anna = clips_of(corpus, "1688")[:2]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import clips_of
-from tests.support.daemonproc import FAST, StartDaemon
-from tests.test_http import HTTP, KEY, base_url
+from tests.support.daemonproc import FAST, StartDaemon, http_url
+from tests.test_http import HTTP, KEY
 from tests.test_listening import CHROMIUM
 
 
@@ -18,7 +18,7 @@ def test_the_page_takes_the_key_adds_a_voice_and_plays_its_speech(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    url = base_url(start_daemon(FAST + HTTP))
+    url = http_url(start_daemon(FAST + HTTP))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
                                              args=["--autoplay-policy=no-user-gesture-required"])  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,7 +65,9 @@ class DaemonProcess:
         self.notify.close()
 
 
-def wait_until(condition: Callable[[], object], timeout: float, message: Callable[[], str] | str = "timed out") -> None:
+def wait_until(
+    condition: Callable[[], object], timeout: float, message: Callable[[], str] | str = "timed out"
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -92,6 +95,7 @@ def drop(home: Path, name: str, content: str) -> Path:
 
 def wait_filed(home: Path, name: str, timeout: float = 60) -> str:
     """Wait until ``name`` reached inbox/done or inbox/failed; returns which."""
+
     def where() -> str | None:
         for folder in ("done", "failed"):
             if (home / "inbox" / folder / name).exists():
@@ -104,3 +108,13 @@ def wait_filed(home: Path, name: str, timeout: float = 60) -> str:
 
 def outcome(home: Path, request_id: str) -> dict:
     return json.loads((home / "spool" / "done" / f"{request_id}.json").read_text())
+
+
+def http_url(daemon: DaemonProcess) -> str:
+    """The daemon's HTTP address, from its log (``port = 0`` picks a free one)."""
+    wait_until(
+        lambda: "HTTP API on http://" in daemon.log(), 60, lambda: f"no HTTP API in the log:\n{daemon.log()}"
+    )
+    found = re.search(r"HTTP API on (http://\S+/) ", daemon.log())
+    assert found is not None
+    return found.group(1)

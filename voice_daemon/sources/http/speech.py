@@ -21,9 +21,9 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from voice_daemon.core.request import Limits, SpeechRequest, make_request
+from voice_daemon.core.request import Limits, SpeechRequest, decode_json, make_request
 from voice_daemon.core.seam import Seam, Stream
-from voice_daemon.errors import VoiceDaemonError
+from voice_daemon.errors import RequestError, VoiceDaemonError
 from voice_daemon.sources.http.encoding import FORMATS, Encoder
 from voice_daemon.sources.http.failures import ApiError, StreamBroken, api_error
 
@@ -91,13 +91,20 @@ async def speech(request: Request) -> Response:
 
 
 def parse_body(raw: bytes) -> SpeechBody:
-    """The validated body; ApiError 400 naming the field otherwise."""
+    """The validated body; ApiError 400 naming the field otherwise.
+
+    JSON is decoded by the rule every source shares (core.request), so a body is refused for the
+    same reasons, in the same words, as an MQTT payload; lone surrogates are refused once the
+    text becomes a request.
+    """
     try:
-        return SpeechBody.model_validate_json(raw or b"{}")
+        data = decode_json(raw or b"{}", "the body")
+    except RequestError as exc:
+        raise ApiError(400, str(exc), code="invalid_json") from None
+    try:
+        return SpeechBody.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        if error["type"] == "json_invalid":
-            raise ApiError(400, f"the body is not valid JSON: {error['msg']}", code="invalid_json") from None
         field = str(error["loc"][0]) if error["loc"] else "body"
         if error["type"] == "extra_forbidden":
             message = f"unknown field {field!r}"
