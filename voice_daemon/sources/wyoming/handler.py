@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe
+from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
@@ -61,8 +62,8 @@ class SpeechHandler(AsyncEventHandler):
         super().__init__(reader, writer)
         self.source = source
         self.bounded = BoundedReader(reader, source.settings.max_event_bytes)
-        self._reply: Reply | None = None  # the request being answered
-        self._playing: asyncio.Task[None] | None = None
+        self._reply: Reply | None = None  # the latest request
+        self._playing: dict[asyncio.Task[None], Reply] = {}  # replies being sent, each after the one before
         self._stream: _TextStream | None = None  # between synthesize-start and synthesize-stop
 
     async def run(self) -> None:
@@ -90,16 +91,18 @@ class SpeechHandler(AsyncEventHandler):
         elif SynthesizeStop.is_type(event.type):
             self._stop_stream()
         elif Synthesize.is_type(event.type):
-            await self._synthesize(event.data)
+            self._synthesize(event.data)
+        elif Ping.is_type(event.type):
+            await self._send(Pong(text=event.data.get("text")).event())
         else:
             log.debug("wyoming: ignored a %r event", event.type)
         return True
 
     async def disconnect(self) -> None:
-        if self._reply is not None:
-            self._reply.cancel()
-        if self._playing is not None:
-            self._playing.cancel()
+        """The connection is over: every request of it is cancelled, waiting or being spoken."""
+        for task, reply in list(self._playing.items()):
+            reply.cancel()
+            task.cancel()
         self.writer.close()
 
     # -- reading and answering ------------------------------------------------------------------
@@ -109,7 +112,7 @@ class SpeechHandler(AsyncEventHandler):
         reading = asyncio.ensure_future(read_event(self.bounded))
         try:
             while not (await asyncio.wait({reading}, timeout=self.source.settings.timeout_seconds))[0]:
-                if self._playing is None or self._playing.done():
+                if not self._playing:  # a client waiting for audio is not idle
                     raise Closing(f"no event for {self.source.settings.timeout_seconds:g} s", "timeout")
             return reading.result()
         except BadEvent as exc:
@@ -156,7 +159,7 @@ class SpeechHandler(AsyncEventHandler):
 
     # -- requests ------------------------------------------------------------------------------
 
-    async def _synthesize(self, data: dict[str, Any]) -> None:
+    def _synthesize(self, data: dict[str, Any]) -> None:
         if self._stream is not None:
             log.debug("wyoming: a synthesize inside a stream, ignored (its text came as chunks)")
             return
@@ -212,14 +215,16 @@ class SpeechHandler(AsyncEventHandler):
 
     def _begin(self) -> Reply:
         """A new reply, played in a task of its own after the one before."""
-        previous = self._playing
+        before = list(self._playing)
         self._reply = reply = Reply(self._seam(), self._send)
-        self._playing = asyncio.ensure_future(self._play(reply, previous))
+        task = asyncio.ensure_future(self._play(reply, before))
+        self._playing[task] = reply
+        task.add_done_callback(lambda done: self._playing.pop(done, None))
         return reply
 
-    async def _play(self, reply: Reply, previous: asyncio.Task[None] | None) -> None:
-        if previous is not None:
-            await asyncio.wait({previous})
+    async def _play(self, reply: Reply, before: list[asyncio.Task[None]]) -> None:
+        if before:
+            await asyncio.wait(before)
         try:
             await reply.play()
         except VoiceDaemonError as exc:

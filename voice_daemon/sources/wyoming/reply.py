@@ -24,7 +24,7 @@ from wyoming.event import Event
 from voice_daemon.audio import pcm16
 from voice_daemon.core.request import SpeechRequest
 from voice_daemon.core.seam import Seam, Stream
-from voice_daemon.errors import VoiceDaemonError
+from voice_daemon.errors import Busy, VoiceDaemonError
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,14 @@ class Reply:
         return self._streams[0]
 
     def _line_up(self) -> None:
+        """Move requests into the lane while fewer than AHEAD of ours are there; Busy only when none is."""
         while self._texts and len(self._streams) < AHEAD:
-            self._streams.append(self._seam.stream(self._texts[0]))
+            try:
+                self._streams.append(self._seam.stream(self._texts[0]))
+            except Busy:
+                if not self._streams:
+                    raise
+                return  # ours is in line already: this one follows when it is done
             self._texts.popleft()
             self._changed.set()
 
