@@ -75,7 +75,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, reference
         found = re.search(r"Wyoming server on tcp://127\.0\.0\.1:(\d+)", daemon.log())
         assert found is not None
         port = int(found.group(1))
-        starting = asyncio.run(exchange(AsyncTcpClient("127.0.0.1", port), [Describe().event()], ("info", "error")))
+        starting = asyncio.run(
+            exchange(AsyncTcpClient("127.0.0.1", port), [Describe().event()], ("info", "error"))
+        )
         daemon.wait_ready()
         yield Server(daemon, home, port, starting)
     finally:
@@ -153,13 +155,17 @@ def test_synthesize_streams_audio_as_it_is_made(server: Server) -> None:
     assert early, "the first audio-chunk came only after the request was done"
     assert types(events)[0] == "audio-start" and types(events)[-1] == "audio-stop"
     assert types(events).count("audio-start") == 1 and types(events).count("audio-stop") == 1
-    assert events[0].data["rate"] == 24_000 and events[0].data["width"] == 2 and events[0].data["channels"] == 1
+    assert (
+        events[0].data["rate"] == 24_000 and events[0].data["width"] == 2 and events[0].data["channels"] == 1
+    )
     samples = audio_of(events)
     assert PIECE_SECONDS[0] < len(samples) / 24_000 < PIECE_SECONDS[1]
     assert np.abs(samples).max() > 0.01
 
 
-def test_a_stream_speaks_each_sentence_before_the_text_is_complete_home_assistant_order(server: Server) -> None:
+def test_a_stream_speaks_each_sentence_before_the_text_is_complete_home_assistant_order(
+    server: Server,
+) -> None:
     """Home Assistant 2025.7+ sends the whole text as a synthesize before synthesize-stop: ignored."""
 
     async def run() -> tuple[list[Event], list[Event], list[Event]]:
@@ -182,7 +188,10 @@ def test_a_stream_speaks_each_sentence_before_the_text_is_complete_home_assistan
     early, rest, after = asyncio.run(run())
     assert types(early) == ["audio-start", "audio-chunk"]
     events = early + rest
-    assert types(events).count("audio-start") == 1 and types(events)[-2:] == ["audio-stop", "synthesize-stopped"]
+    assert types(events).count("audio-start") == 1 and types(events)[-2:] == [
+        "audio-stop",
+        "synthesize-stopped",
+    ]
     seconds = len(audio_of(events)) / 24_000
     assert 2 * PIECE_SECONDS[0] < seconds < 2 * PIECE_SECONDS[1], seconds  # two sentences, not four
     assert after == [], types(after)
@@ -211,7 +220,9 @@ def test_a_stream_without_synthesize_and_a_plain_voice_with_a_language(server: S
         ([SynthesizeChunk("Hello.").event()], "outside a stream"),
     ],
 )  # fmt: skip
-def test_bad_requests_get_an_error_event_and_a_clean_close(server: Server, events: list[Event], expected: str) -> None:
+def test_bad_requests_get_an_error_event_and_a_clean_close(
+    server: Server, events: list[Event], expected: str
+) -> None:
     answer = asyncio.run(exchange(server.client(), events, ("never",)))  # read until the server closes
     assert types(answer) == ["error"] and expected in answer[0].data["text"], answer
 
