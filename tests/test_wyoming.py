@@ -28,7 +28,7 @@ from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
 from tests.conftest import clip_longer_than, write_config
-from tests.support.daemonproc import FAST, DaemonProcess, wait_until
+from tests.support.daemonproc import FAST, DaemonProcess, drop, wait_filed, wait_until
 from tests.support.hostile import NAMED, assert_clean_log, memory_mb, random_payloads
 from tests.support.pulse import PulseServer
 from voice_daemon.core.request import LANGUAGES
@@ -81,7 +81,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, reference
         daemon.wait_ready()
         yield Server(daemon, home, port, starting)
     finally:
-        daemon.stop()
+        assert daemon.stop() == 0, daemon.log()
 
 
 async def exchange(client: AsyncTcpClient, events: list[Event], until: tuple[str, ...] = ("audio-stop", "error"),
@@ -323,3 +323,13 @@ def test_many_connections_at_once_are_served_and_beyond_the_bound_refused(server
                == ["info"], 10)  # fmt: skip
     assert time.monotonic() - started < TIMEOUT + 10
     assert json.dumps(describe(server).tts[0].to_dict())  # still serving
+
+
+def test_a_wyoming_request_goes_ahead_of_an_announcement_which_is_still_spoken(server: Server) -> None:
+    log, done = server.daemon.log, server.home / "inbox" / "done" / "announce.txt"
+    started = log().count(" started")
+    drop(server.home, "announce.txt", "The first sentence of the announcement. The second sentence of it.")
+    wait_until(lambda: log().count(" started") > started, 30, log)  # the announcement is being made
+    events = asyncio.run(exchange(server.client(), [Synthesize("Right now, please.").event()]))
+    assert types(events)[-1] == "audio-stop" and not done.exists()  # served between its two sentences
+    assert wait_filed(server.home, "announce.txt") == "done"  # and the announcement is spoken all the same

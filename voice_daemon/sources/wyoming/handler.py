@@ -255,7 +255,7 @@ class _TextStream:
         self.received += len(text)
         if self.received > self.max_length:
             raise RequestError(
-                f"text is over {self.max_length} characters long, the maximum is {self.max_length}"
+                f"the streamed text is {self.received} characters long, the maximum is {self.max_length}"
             )
         sentences, self.rest = complete_sentences(self.rest + text)
         return sentences
