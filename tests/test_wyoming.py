@@ -32,6 +32,9 @@ from tests.support.daemonproc import FAST, DaemonProcess, drop, wait_filed, wait
 from tests.support.hostile import NAMED, assert_clean_log, memory_mb, random_payloads
 from tests.support.pulse import PulseServer
 from voice_daemon.core.request import LANGUAGES
+from voice_daemon.errors import ConfigError
+from voice_daemon.settings import WyomingSettings
+from voice_daemon.sources.wyoming.server import WyomingSource
 from voice_daemon.sources.wyoming.voices import chosen, entry_name
 
 MAX_TEXT = 300
@@ -291,8 +294,12 @@ def test_hostile_bytes_are_answered_and_survived_with_bounded_memory(server: Ser
     assert not wrong, wrong[:5]
     assert {a[0].data["code"] for a in answers} == {"bad_event"}
 
-    half = asyncio.run(answer(b'{"type": "synthesize", "data_length": 40}\n{"text": '))  # and then nothing
-    assert types(half) == ["error"] and f"no event for {TIMEOUT} s" in half[0].data["text"]
+    async def silent() -> list[list[Event]]:  # a half-sent event, an empty stream: and then nothing
+        raws = [b'{"type": "synthesize", "data_length": 40}\n{"text": ', b'{"type": "synthesize-start"}\n']
+        return await asyncio.gather(*(answer(raw) for raw in raws))
+
+    for idle in asyncio.run(silent()):
+        assert types(idle) == ["error"] and f"no event for {TIMEOUT} s" in idle[0].data["text"], idle
     after = memory_mb(server.daemon.process.pid)
     assert after["VmRSS"] - before["VmRSS"] < 50, (before, after)
     assert describe(server).tts[0].name == "voice-daemon"
@@ -333,3 +340,16 @@ def test_a_wyoming_request_goes_ahead_of_an_announcement_which_is_still_spoken(s
     events = asyncio.run(exchange(server.client(), [Synthesize("Right now, please.").event()]))
     assert types(events)[-1] == "audio-stop" and not done.exists()  # served between its two sentences
     assert wait_filed(server.home, "announce.txt") == "done"  # and the announcement is spoken all the same
+
+
+def test_the_source_refuses_a_taken_port_and_answers_starting_until_started() -> None:
+    first = WyomingSource(WyomingSettings(enabled=True, uri="tcp://127.0.0.1:0"))
+    first.open()
+    try:
+        port = int(first.uri.rsplit(":", 1)[1])
+        with pytest.raises(ConfigError, match=f"wyoming: cannot listen on tcp://127.0.0.1:{port}"):
+            WyomingSource(WyomingSettings(enabled=True, uri=f"tcp://127.0.0.1:{port}")).open()
+        answer = asyncio.run(exchange(AsyncTcpClient("127.0.0.1", port), [Describe().event()], ("never",)))
+        assert types(answer) == ["error"] and answer[0].data["code"] == "starting"
+    finally:
+        first.stop()

@@ -112,7 +112,7 @@ class SpeechHandler(AsyncEventHandler):
         reading = asyncio.ensure_future(read_event(self.bounded))
         try:
             while not (await asyncio.wait({reading}, timeout=self.source.settings.timeout_seconds))[0]:
-                if not self._playing:  # a client waiting for audio is not idle
+                if not any(reply.busy for reply in self._playing.values()):  # waiting for audio is not idle
                     raise Closing(f"no event for {self.source.settings.timeout_seconds:g} s", "timeout")
             return reading.result()
         except BadEvent as exc:

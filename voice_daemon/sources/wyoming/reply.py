@@ -47,6 +47,11 @@ class Reply:
         self._then: Event | None = None
         self.started = False  # audio-start sent
 
+    @property
+    def busy(self) -> bool:
+        """Requests of this reply are waiting or being spoken (its client is waiting for audio)."""
+        return bool(self._texts or self._streams)
+
     def add(self, request: SpeechRequest) -> None:
         """Speak ``request`` after what came before; raises Busy or UnknownVoice if it cannot be lined up."""
         self._texts.append(request)
