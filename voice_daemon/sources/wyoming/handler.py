@@ -62,7 +62,6 @@ class SpeechHandler(AsyncEventHandler):
         super().__init__(reader, writer)
         self.source = source
         self.bounded = BoundedReader(reader, source.settings.max_event_bytes)
-        self._reply: Reply | None = None  # the latest request
         self._playing: dict[asyncio.Task[None], Reply] = {}  # replies being sent, each after the one before
         self._stream: _TextStream | None = None  # between synthesize-start and synthesize-stop
 
@@ -176,28 +175,26 @@ class SpeechHandler(AsyncEventHandler):
             raise Closing("synthesize-start inside a stream", "bad_order")
         fields = voices.chosen(data.get("voice"))
         self._request("-", fields)  # the voice and language, checked now
-        self._stream = _TextStream(fields, self.source.limits.max_text_length)
-        self._begin()
+        self._stream = _TextStream(fields, self.source.limits.max_text_length, self._begin())
 
     def _stream_chunk(self, data: dict[str, Any]) -> None:
-        if self._stream is None or self._reply is None:
+        if self._stream is None:
             raise Closing("synthesize-chunk outside a stream (send synthesize-start first)", "bad_order")
         text = data.get("text")
         if not isinstance(text, str):
             raise RequestError("text must be a string")
         for sentence in self._stream.add(text):
-            self._add(self._reply, self._request(sentence, self._stream.fields))
+            self._add(self._stream.reply, self._request(sentence, self._stream.fields))
 
     def _stop_stream(self) -> None:
-        if self._stream is None or self._reply is None:
+        if (stream := self._stream) is None:
             raise Closing("synthesize-stop outside a stream", "bad_order")
-        stream, reply = self._stream, self._reply
         if rest := stream.finish():
-            self._add(reply, self._request(rest, stream.fields))
+            self._add(stream.reply, self._request(rest, stream.fields))
         if not stream.spoken:
             raise RequestError("text is empty: the stream held no text")
         self._stream = None
-        reply.end(then=SynthesizeStopped().event())
+        stream.reply.end(then=SynthesizeStopped().event())
 
     def _request(self, text: str, fields: dict[str, str]) -> SpeechRequest:
         """A validated request, defaults filled in; RequestError or UnknownVoice (refused) otherwise."""
@@ -216,7 +213,7 @@ class SpeechHandler(AsyncEventHandler):
     def _begin(self) -> Reply:
         """A new reply, played in a task of its own after the one before."""
         before = list(self._playing)
-        self._reply = reply = Reply(self._seam(), self._send)
+        reply = Reply(self._seam(), self._send)
         task = asyncio.ensure_future(self._play(reply, before))
         self._playing[task] = reply
         task.add_done_callback(lambda done: self._playing.pop(done, None))
@@ -247,8 +244,8 @@ class SpeechHandler(AsyncEventHandler):
 class _TextStream:
     """The text of one stream so far: complete sentences leave it, the rest waits; bounded in all."""
 
-    def __init__(self, fields: dict[str, str], max_length: int) -> None:
-        self.fields, self.max_length = fields, max_length
+    def __init__(self, fields: dict[str, str], max_length: int, reply: Reply) -> None:
+        self.fields, self.max_length, self.reply = fields, max_length, reply
         self.rest, self.received, self.spoken = "", 0, False
 
     def add(self, text: str) -> list[str]:
