@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import ipaddress
 import logging
 import threading
 from concurrent.futures import Future
@@ -117,7 +118,10 @@ class WyomingSource:
         from wyoming.zeroconf import register_server
 
         address = urlparse(self.uri)
-        host = address.hostname if address.hostname not in ("0.0.0.0", "::", "") else None
+        host = _announced_host(address.hostname or "")
+        if host is not None and ipaddress.ip_address(host).is_loopback:
+            log.warning("wyoming.zeroconf announces %s, a loopback address: only this host can connect "
+                        "(listen on tcp://0.0.0.0:PORT for Home Assistant elsewhere)", host)  # fmt: skip
         await register_server("voice-daemon", address.port or 0, host)
         log.info("Wyoming server announced over zeroconf as voice-daemon._wyoming._tcp")
 
@@ -130,3 +134,12 @@ class WyomingSource:
     def _close_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(_STOP_TIMEOUT)
+
+
+def _announced_host(hostname: str) -> str | None:
+    """The IPv4 address to announce for ``hostname``; None: the library finds this host's own."""
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:  # a name
+        return None
+    return str(address) if address.version == 4 and not address.is_unspecified else None
