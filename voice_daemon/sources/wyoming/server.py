@@ -10,9 +10,9 @@ is announced as ``_wyoming._tcp`` (needs the optional ``zeroconf`` package).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import ipaddress
 import logging
+import socket
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -25,9 +25,12 @@ from voice_daemon.core.seam import Seam
 from voice_daemon.errors import ConfigError
 from voice_daemon.settings import WyomingSettings
 from voice_daemon.sources.wyoming.handler import SpeechHandler
+from voice_daemon.sources.wyoming.voices import PROGRAM
 
 log = logging.getLogger(__name__)
 
+_SERVICE = "_wyoming._tcp.local."
+_MDNS_GROUP = "224.0.0.251"
 _START_TIMEOUT = 10
 _STOP_TIMEOUT = 10
 
@@ -46,6 +49,7 @@ class WyomingSource:
         self._thread = threading.Thread(target=self._loop.run_forever, name="wyoming", daemon=True)
         self._server: AsyncTcpServer | None = None
         self._handlers: set[SpeechHandler] = set()  # the connections open, touched on the loop only
+        self._zeroconf: Any = None  # zeroconf.asyncio.AsyncZeroconf, once announced
 
     def open(self) -> None:
         """Listen now (ConfigError when the address cannot be had); answers "starting" until started."""
@@ -103,6 +107,7 @@ class WyomingSource:
 
     async def _close_all(self) -> None:
         assert self._server is not None
+        await self._unannounce()
         await self._server.stop()  # stops listening, ends every handler's reading
         for _ in range(int(_STOP_TIMEOUT / 0.05)):
             if not self._handlers:
@@ -111,19 +116,28 @@ class WyomingSource:
         raise TimeoutError
 
     async def _announce(self) -> None:
-        if importlib.util.find_spec("zeroconf") is None:
+        """Register ``voice-daemon._wyoming._tcp`` over mDNS (what Home Assistant's discovery looks for)."""
+        try:
+            from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+        except ImportError:
             log.warning("wyoming.zeroconf is on but the zeroconf package is not installed "
                         "(pip install zeroconf); the server is not announced")  # fmt: skip
             return
-        from wyoming.zeroconf import register_server
-
         address = urlparse(self.uri)
-        host = _announced_host(address.hostname or "")
-        if host is not None and ipaddress.ip_address(host).is_loopback:
+        host = _announced_host(address.hostname or "") or _own_address()
+        if ipaddress.ip_address(host).is_loopback:
             log.warning("wyoming.zeroconf announces %s, a loopback address: only this host can connect "
                         "(listen on tcp://0.0.0.0:PORT for Home Assistant elsewhere)", host)  # fmt: skip
-        await register_server("voice-daemon", address.port or 0, host)
-        log.info("Wyoming server announced over zeroconf as voice-daemon._wyoming._tcp")
+        service = AsyncServiceInfo(_SERVICE, f"{PROGRAM}.{_SERVICE}", addresses=[socket.inet_aton(host)],
+                                   port=address.port)  # fmt: skip
+        self._zeroconf = AsyncZeroconf()
+        await (await self._zeroconf.async_register_service(service))  # registered, then broadcast
+        log.info("Wyoming server announced over zeroconf as %s.%s at %s", PROGRAM, _SERVICE, host)
+
+    async def _unannounce(self) -> None:
+        if self._zeroconf is not None:
+            await self._zeroconf.async_unregister_all_services()
+            await self._zeroconf.async_close()
 
     # -- inside ---------------------------------------------------------------------------------
 
@@ -143,3 +157,13 @@ def _announced_host(hostname: str) -> str | None:
     except ValueError:  # a name
         return None
     return str(address) if address.version == 4 and not address.is_unspecified else None
+
+
+def _own_address() -> str:
+    """This host's address on the network that carries mDNS (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((_MDNS_GROUP, 1))
+        except OSError:  # no route to the multicast group: no network but this host's own
+            return "127.0.0.1"
+        return str(probe.getsockname()[0])
