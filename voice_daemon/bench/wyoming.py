@@ -4,8 +4,10 @@ One daemon with ``[http]`` and ``[wyoming]`` on; each repeat empties the audio c
 request and asks for the same text over HTTP (``pcm``, first byte), over Wyoming as one
 ``synthesize`` (first ``audio-chunk``) and as a text stream (``synthesize-start``, the text in
 word-sized ``synthesize-chunk``\\ s sent at once, ``synthesize-stop``; first ``audio-chunk``
-counted from ``synthesize-start``), in turn, so the shared machine's noise falls on all three.
-Total time per audio second is measured too.  Run it with
+counted from ``synthesize-start``), and as one ``synthesize`` again while an announcement of
+three sentences is being made (the request waits for the sentence the worker is on), in turn,
+so the shared machine's noise falls on all of them.  Total time per audio second is measured
+too.  Run it with
 ``python -m voice_daemon.bench.wyoming MODEL [--repeats N]``; it prints JSON and a Markdown table.
 """
 
@@ -34,7 +36,8 @@ from voice_daemon.bench.http import _free_port
 log = logging.getLogger(__name__)
 
 TEXT = "The washing machine has finished. Please empty it before the evening."
-WAYS = ("http", "wyoming", "wyoming_streamed")
+ANNOUNCEMENT = "The first of three sentences. The second of three sentences. The third of three sentences."
+WAYS = ("http", "wyoming", "wyoming_streamed", "wyoming_during_announcement")
 
 
 def timing(model: Path, home: Path, text: str, repeats: int, threads: int) -> dict[str, Any]:
@@ -48,6 +51,7 @@ def timing(model: Path, home: Path, text: str, repeats: int, threads: int) -> di
         "http": lambda: _http(http_port, text),
         "wyoming": lambda: asyncio.run(_wyoming(wyoming_port, [Synthesize(text).event()])),
         "wyoming_streamed": lambda: asyncio.run(_wyoming(wyoming_port, _stream(text))),
+        "wyoming_during_announcement": lambda: _during_announcement(daemon, home, wyoming_port, text),
     }
     try:
         runs: dict[str, list[dict[str, float]]] = {way: [] for way in WAYS}
@@ -60,6 +64,17 @@ def timing(model: Path, home: Path, text: str, repeats: int, threads: int) -> di
         return {"runs": runs}
     finally:
         daemon.stop()
+
+
+def _during_announcement(daemon: BenchDaemon, home: Path, port: int, text: str) -> dict[str, float]:
+    """A one-shot request once an announcement is being made; the announcement is then waited for."""
+    request_id = daemon.submit(ANNOUNCEMENT)
+    claimed = home / "spool" / "cur" / f"{request_id}.json"
+    while not claimed.exists() and not (home / "spool" / "done" / f"{request_id}.json").exists():
+        time.sleep(0.01)
+    figures = asyncio.run(_wyoming(port, [Synthesize(text).event()]))
+    daemon.outcome(request_id)
+    return figures
 
 
 def _stream(text: str) -> list[Event]:
