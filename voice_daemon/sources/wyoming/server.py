@@ -73,7 +73,12 @@ class WyomingSource:
         assert self._attached is not None, "attach the seam first"
         self.seam, self.state = self._attached, "ready"
         if self.settings.zeroconf:
-            self._call(self._announce(), _START_TIMEOUT)
+            try:
+                self._call(self._announce(), _START_TIMEOUT)
+            except Exception as exc:  # noqa: BLE001 -- a convenience: the server serves without it
+                log.warning(
+                    "wyoming: could not announce the server over zeroconf: %s", exc or type(exc).__name__
+                )
         log.info("Wyoming server ready on %s", self.uri)
 
     def stop(self) -> None:
@@ -131,8 +136,9 @@ class WyomingSource:
         service = AsyncServiceInfo(_SERVICE, f"{PROGRAM}.{_SERVICE}", addresses=[socket.inet_aton(host)],
                                    port=address.port)  # fmt: skip
         self._zeroconf = AsyncZeroconf()
-        await (await self._zeroconf.async_register_service(service))  # registered, then broadcast
-        log.info("Wyoming server announced over zeroconf as %s.%s at %s", PROGRAM, _SERVICE, host)
+        # registered (another daemon's name taken: "voice-daemon (2)"), then broadcast
+        await (await self._zeroconf.async_register_service(service, allow_name_change=True))
+        log.info("Wyoming server announced over zeroconf as %s at %s", service.name, host)
 
     async def _unannounce(self) -> None:
         if self._zeroconf is not None:
