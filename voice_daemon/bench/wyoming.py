@@ -5,7 +5,8 @@ request and asks for the same text over HTTP (``pcm``, first byte), over Wyoming
 ``synthesize`` (first ``audio-chunk``) and as a text stream (``synthesize-start``, the text in
 word-sized ``synthesize-chunk``\\ s sent at once, ``synthesize-stop``; first ``audio-chunk``
 counted from ``synthesize-start``), and as one ``synthesize`` again while an announcement of
-three sentences is being made (the request waits for the sentence the worker is on), in turn,
+three sentences is being made (one second after the worker took it: the request waits for the
+rest of the sentence the worker is on), in turn,
 so the shared machine's noise falls on all of them.  Total time per audio second is measured
 too.  Run it with
 ``python -m voice_daemon.bench.wyoming MODEL [--repeats N]``; it prints JSON and a Markdown table.
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 TEXT = "The washing machine has finished. Please empty it before the evening."
 ANNOUNCEMENT = "The first of three sentences. The second of three sentences. The third of three sentences."
+ANNOUNCEMENT_LEAD_S = 1.0  # the request comes this long after the worker took the announcement
 WAYS = ("http", "wyoming", "wyoming_streamed", "wyoming_during_announcement")
 
 
@@ -72,6 +74,7 @@ def _during_announcement(daemon: BenchDaemon, home: Path, port: int, text: str) 
     claimed = home / "spool" / "cur" / f"{request_id}.json"
     while not claimed.exists() and not (home / "spool" / "done" / f"{request_id}.json").exists():
         time.sleep(0.01)
+    time.sleep(ANNOUNCEMENT_LEAD_S)
     figures = asyncio.run(_wyoming(port, [Synthesize(text).event()]))
     daemon.outcome(request_id)
     return figures
