@@ -71,8 +71,10 @@ def timing(model: Path, home: Path, text: str, repeats: int, threads: int) -> di
 def _during_announcement(daemon: BenchDaemon, home: Path, port: int, text: str) -> dict[str, float]:
     """A one-shot request once an announcement is being made; the announcement is then waited for."""
     request_id = daemon.submit(ANNOUNCEMENT)
-    claimed = home / "spool" / "cur" / f"{request_id}.json"
-    while not claimed.exists() and not (home / "spool" / "done" / f"{request_id}.json").exists():
+    spool = home / "spool"
+    while not any((spool / "cur").glob(f"*-{request_id}.json")):  # claimed by the worker: being made
+        if (spool / "done" / f"{request_id}.json").exists():
+            raise RuntimeError(f"announcement {request_id} was over before it was seen in the making")
         time.sleep(0.01)
     time.sleep(ANNOUNCEMENT_LEAD_S)
     figures = asyncio.run(_wyoming(port, [Synthesize(text).event()]))
