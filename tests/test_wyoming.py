@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -354,22 +353,3 @@ def test_the_source_refuses_a_taken_port_and_answers_starting_until_started() ->
         assert types(answer) == ["error"] and answer[0].data["code"] == "starting"
     finally:
         first.stop()
-
-
-def test_a_client_that_stops_reading_is_cut_off_and_others_are_served_meanwhile(server: Server) -> None:
-    log, failed = server.daemon.log, server.daemon.log().count("failed: cancelled: the caller went away")
-    text = " ".join(["This sentence is one of four."] * 4)  # about 7 s of audio: more than the buffers hold
-
-    async def run() -> Info:
-        with socket.socket() as raw:
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window, never read
-            raw.connect(("127.0.0.1", server.port))
-            raw.sendall(json.dumps({"type": "synthesize", "data": {"text": text}}).encode() + b"\n")
-            await asyncio.to_thread(wait_until, lambda: log().count(" started") > started, 30)
-            meanwhile = await exchange(server.client(), [Describe().event()], ("info",))
-            await asyncio.to_thread(wait_until, lambda: log().count("the caller went away") > failed, 60, log)
-        return Info.from_event(meanwhile[-1])
-
-    started = log().count(" started")
-    assert asyncio.run(run()).tts[0].name == "voice-daemon"
-    assert "the client stopped reading or went away" in log()

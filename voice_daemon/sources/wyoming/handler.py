@@ -32,6 +32,7 @@ from voice_daemon.sources.wyoming.reply import Reply
 log = logging.getLogger(__name__)
 
 SOURCE = "wyoming"
+_IDLE_CHECK_SECONDS = 1.0
 
 
 class Closing(Exception):
@@ -109,10 +110,14 @@ class SpeechHandler(AsyncEventHandler):
     async def _next_event(self) -> Event | None:
         """The next event; None once the client has gone, idled too long, or sent a bad one (answered)."""
         reading = asyncio.ensure_future(read_event(self.bounded))
+        loop, timeout = asyncio.get_running_loop(), self.source.settings.timeout_seconds
+        deadline = loop.time() + timeout
         try:
-            while not (await asyncio.wait({reading}, timeout=self.source.settings.timeout_seconds))[0]:
-                if not any(reply.busy for reply in self._playing.values()):  # waiting for audio is not idle
-                    raise Closing(f"no event for {self.source.settings.timeout_seconds:g} s", "timeout")
+            while not (await asyncio.wait({reading}, timeout=min(_IDLE_CHECK_SECONDS, timeout)))[0]:
+                if any(reply.busy for reply in self._playing.values()):  # waiting for audio is not idle
+                    deadline = loop.time() + timeout
+                elif loop.time() >= deadline:
+                    raise Closing(f"no event for {timeout:g} s", "timeout")
             return reading.result()
         except BadEvent as exc:
             await self._error(str(exc), "bad_event")
