@@ -3,7 +3,13 @@
 import pytest
 
 from voice_daemon.errors import RequestError
-from voice_daemon.synthesis.text import CHAR_LIMITS, LANGUAGES, normalize_language, split_text
+from voice_daemon.synthesis.text import (
+    CHAR_LIMITS,
+    LANGUAGES,
+    complete_sentences,
+    normalize_language,
+    split_text,
+)
 
 
 def test_all_seventeen_xtts_languages_are_known() -> None:
@@ -67,3 +73,16 @@ def test_text_without_spaces_is_cut_only_when_nothing_else_is_possible() -> None
 
 def test_cjk_sentence_ends_need_no_space() -> None:
     assert split_text("今天很好。明天下雨！", "zh") == ["今天很好。", "明天下雨！"]
+
+
+def test_streamed_text_gives_up_only_the_sentences_that_are_complete() -> None:
+    """A sentence is complete once something follows its end: "3." may yet become "3.5"."""
+    assert complete_sentences("Hello there. Mr. Smith is in room 3.") == (["Hello there."], " Mr. Smith is in room 3.")
+    assert complete_sentences("It costs 3.5 euros! And") == (["It costs 3.5 euros!"], " And")
+    assert complete_sentences("你好。世界") == (["你好。"], "世界")
+    assert complete_sentences("No end yet") == ([], "No end yet")
+    streamed, rest = [], ""
+    for piece in ["First one. Sec", "ond one?", " Third", " one."]:
+        done, rest = complete_sentences(rest + piece)
+        streamed += done
+    assert streamed == ["First one.", "Second one?"] and rest.strip() == "Third one."

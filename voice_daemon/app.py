@@ -39,6 +39,7 @@ from voice_daemon.watching import SettledFiles
 
 if TYPE_CHECKING:
     from voice_daemon.sources.http.server import HttpSource
+    from voice_daemon.sources.wyoming.server import WyomingSource
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Daemon:
         self.stop_requested = threading.Event()
         self.running: Running | None = None
         self.http: HttpSource | None = None  # opened early, so it can say "starting"
+        self.wyoming: WyomingSource | None = None  # likewise
 
     def run(self) -> int:
         """Start, serve until SIGTERM or SIGINT, stop; returns the exit code."""
@@ -98,7 +100,7 @@ class Daemon:
         for folder in (paths.output, paths.cache, paths.spool):
             folder.mkdir(parents=True, exist_ok=True)
         self._remove_stale_temporaries()
-        self._open_http()  # answers 503 while the model loads
+        self._open_early()  # HTTP answers 503, Wyoming an error event, while the model loads
         engine = load_engine(settings.model, paths.cache)
         spool = Spool(paths.spool, settings.queue.max_size, settings.queue.keep_finished_hours * 3600)
         log.info("%d request(s) waiting in the queue", spool.recover())
@@ -127,8 +129,10 @@ class Daemon:
                 component.stop()
             running.worker.stop()
             running.player.close()
-        elif self.http is not None:  # start-up failed after the HTTP API opened
-            self.http.stop()
+        else:  # start-up failed after the HTTP API or the Wyoming server opened
+            for early in (self.wyoming, self.http):
+                if early is not None:
+                    early.stop()
         self.notifier.close()
         log.info("stopped")
 
@@ -154,12 +158,17 @@ class Daemon:
                  self.settings.quality.min_score, self.settings.quality.max_retries)  # fmt: skip
         return guard
 
-    def _open_http(self) -> None:
+    def _open_early(self) -> None:
         if self.settings.http.enabled:
             from voice_daemon.sources.http.server import HttpSource
 
             self.http = HttpSource(self.settings.http)
             self.http.open()
+        if self.settings.wyoming.enabled:
+            from voice_daemon.sources.wyoming.server import WyomingSource
+
+            self.wyoming = WyomingSource(self.settings.wyoming)
+            self.wyoming.open()
 
     def _sources(self, running: Running) -> list[Component]:
         """The voices watcher, then every enabled request source."""
@@ -182,6 +191,8 @@ class Daemon:
             components.append(MqttBridge(settings.mqtt, running.seam))
         if self.http is not None:
             components.append(self.http.attach(running.seam))
+        if self.wyoming is not None:
+            components.append(self.wyoming.attach(running.seam))
         return components
 
     def _serve(self, running: Running) -> None:

@@ -124,6 +124,11 @@ def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
     return path
 
 
+def pcm16(samples: np.ndarray) -> bytes:
+    """``samples`` (float, -1 to 1) as 16-bit little-endian PCM, clipped."""
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
 def tee(chunks: Iterable[np.ndarray], kept: list[np.ndarray]) -> Iterator[np.ndarray]:
     """Pass audio chunks through, appending each to ``kept``."""
     for chunk in chunks:

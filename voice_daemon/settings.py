@@ -130,6 +130,15 @@ class HttpSettings(Section):
     max_upload_files: int = Field(10, ge=1, le=100)
 
 
+class WyomingSettings(Section):
+    enabled: bool = False
+    uri: str = Field("tcp://127.0.0.1:10200", pattern=r"^tcp://(\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+):\d{1,5}$")
+    zeroconf: bool = False
+    max_connections: int = Field(64, ge=1, le=10_000)
+    max_event_bytes: int = Field(65536, ge=1024, le=10_000_000)
+    timeout_seconds: float = Field(60, gt=0, le=3600)
+
+
 class QualitySettings(Section):
     enabled: bool = False
     min_score: float = Field(0.5, ge=0, le=1)
@@ -160,6 +169,7 @@ class Settings(BaseSettings):
     inbox: InboxSettings = InboxSettings()
     mqtt: MqttSettings = MqttSettings()
     http: HttpSettings = HttpSettings()
+    wyoming: WyomingSettings = WyomingSettings()
     quality: QualitySettings = QualitySettings()
     log: LogSettings = LogSettings()
 

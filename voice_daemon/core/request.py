@@ -8,6 +8,9 @@ UTF-16 surrogate) is refused here, not when the queue writes it.
 The payload rule: input whose first non-blank character is ``{`` or ``[`` is JSON and must be
 a request object; anything else (``null``, ``42`` and ``"quoted"`` included) is plain text,
 spoken as written.
+
+``LANGUAGES`` and ``complete_sentences`` (for text that arrives in pieces) are the text rules
+sources need, passed on from ``synthesis.text``.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from voice_daemon.errors import RequestError
 from voice_daemon.settings import OutputMode
-from voice_daemon.synthesis.text import LANGUAGES, normalize_language
+from voice_daemon.synthesis.text import LANGUAGES, complete_sentences, normalize_language
 from voice_daemon.voices.names import VoiceName
 
-__all__ = ["LANGUAGES", "Limits", "OutputMode", "SpeechRequest", "decode_fields", "decode_json",
-           "make_request", "new_id", "parse_payload", "usable_id"]  # fmt: skip
+__all__ = ["LANGUAGES", "Limits", "OutputMode", "SpeechRequest", "complete_sentences", "decode_fields",
+           "decode_json", "make_request", "new_id", "parse_payload", "usable_id"]  # fmt: skip
 
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RequestId = Annotated[str, Field(pattern=_ID.pattern)]

@@ -109,6 +109,10 @@ class Seam:
         self._lane.put(stream, lambda: self._events.publish(Event.of("queued", stream.request)))
         return stream
 
+    def resolve(self, request: SpeechRequest) -> SpeechRequest:
+        """``request`` with the configured voice and language filled in; UnknownVoice if its voice is not usable."""
+        return self._completed(request, output=request.output)
+
     def refuse(
         self, error: VoiceDaemonError | str, *, request: SpeechRequest | None = None, source: str = "",
         request_id: str | None = None, context: Mapping[str, str] | None = None,

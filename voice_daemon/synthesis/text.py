@@ -45,16 +45,33 @@ def split_text(text: str, language: str) -> list[str]:
     return pieces
 
 
-def _sentences(text: str) -> list[str]:
-    sentences: list[str] = []
-    start = 0
+def complete_sentences(text: str) -> tuple[list[str], str]:
+    """The sentences already complete in ``text`` (streamed text so far), and the rest.
+
+    A sentence is complete once something follows its terminal punctuation (white space, or any
+    character after a full-width terminator): at the very end of the text it may still go on
+    ("3." of "3.5", a closing quote).  The rest is kept as it is, white space included.
+    """
+    ends = [end for end in _sentence_ends(text) if end < len(text)]
+    if not ends:
+        return [], text
+    sentences = [text[start:end].strip() for start, end in zip([0, *ends], ends, strict=False)]
+    return [s for s in sentences if s], text[ends[-1] :]
+
+
+def _sentence_ends(text: str) -> list[int]:
+    """Where each sentence of ``text`` ends (after its punctuation), abbreviations skipped."""
+    ends: list[int] = []
     for match in _SENTENCE_END.finditer(text):
-        if _ABBREVIATION.search(text[start : match.end()]):
-            continue
-        sentences.append(text[start : match.end()])
-        start = match.end()
-    sentences.append(text[start:])
-    return [s.strip() for s in sentences if s.strip()]
+        if not _ABBREVIATION.search(text[ends[-1] if ends else 0 : match.end()]):
+            ends.append(match.end())
+    return ends
+
+
+def _sentences(text: str) -> list[str]:
+    ends = _sentence_ends(text)
+    bounds = zip([0, *ends], [*ends, len(text)], strict=True)
+    return [text[start:end].strip() for start, end in bounds if text[start:end].strip()]
 
 
 def _split(text: str, pattern: re.Pattern[str]) -> list[str]:
