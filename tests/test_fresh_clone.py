@@ -26,7 +26,7 @@ def test_a_clone_in_an_empty_folder_passes_a_corpus_test(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_DAEMON_")}
     env["PYTHONPATH"] = str(clone)  # the clone's package, not the checkout the venv points at
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_validation.py",
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "tests/test_validation.py",
          "tests/test_similarity.py", "-k", "every_corpus_clip or encoder_separates_the_corpus_speakers"],
         cwd=clone, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
