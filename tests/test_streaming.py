@@ -6,7 +6,6 @@ its receptive field is the released model's.
 
 from __future__ import annotations
 
-import itertools
 import math
 from pathlib import Path
 
@@ -14,10 +13,11 @@ import pytest
 import torch
 
 from voice_daemon.audio import decode
+from voice_daemon.bench.equivalence import snr_db
 from voice_daemon.synthesis.decoding import (
     CONTEXT_FRAMES,
     HOP,
-    IncrementalDecoder,
+    decode_in_chunks,
     decoder_frames,
     length_scale,
     resampling_scales,
@@ -33,11 +33,6 @@ from voice_daemon.synthesis.types import Latents, SamplingParams
 SNR_FLOOR_DB = 60.0
 CHUNKS = ((2, 3), (5, 20))
 SPEEDS = (1.0, 0.8, 1.3)  # no stretch, longer, shorter
-
-
-def snr_db(reference: torch.Tensor, other: torch.Tensor) -> float:
-    noise = (reference - other).double().pow(2).sum()
-    return math.inf if noise == 0 else float(10 * torch.log10(reference.double().pow(2).sum() / noise))
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +54,8 @@ def gpt_latents(engine: Engine, voice: Latents) -> torch.Tensor:
 
 def streamed(engine: Engine, voice: Latents, latents: torch.Tensor, first: int, size: int, speed: float,
              context: int = CONTEXT_FRAMES) -> torch.Tensor:  # fmt: skip
-    """``latents`` fed as ``stream_piece`` feeds them: ``first`` frames, then ``size`` at a time."""
-    decoder = IncrementalDecoder(engine._model, voice.speaker_embedding, speed, context)
-    cuts = [0, *range(first, len(latents), size), len(latents)]
-    chunks = []
     with torch.inference_mode():
-        for start, stop in itertools.pairwise(cuts):
-            decoder.add(latents[start:stop])
-            chunks.append(decoder.decode(final=stop == len(latents)))
-    return torch.cat(chunks)
+        return decode_in_chunks(engine._model, voice.speaker_embedding, latents, first, size, speed, context)
 
 
 def reference_decode(engine: Engine, voice: Latents, latents: torch.Tensor, speed: float) -> torch.Tensor:

@@ -15,6 +15,7 @@ sees a bounded window.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from typing import Any
@@ -98,6 +99,7 @@ class IncrementalDecoder:
         stop = frames.shape[1] if final else ready + self.context
         audio = self.model.hifigan_decoder.waveform_decoder(frames[:, start:stop], g=self.speaker).reshape(-1)
         chunk = audio[self.emitted - start * HOP : (ready - start) * HOP]
+        log.debug("decoded frames %d to %d of %d for %d samples", start, stop, frames.shape[1], len(chunk))
         self.emitted = ready * HOP
         return chunk
 
@@ -107,3 +109,17 @@ class IncrementalDecoder:
         for scale in resampling_scales(self.model, self.speed):
             count = final_outputs(count, scale)
         return count
+
+
+def decode_in_chunks(
+    model: Any, speaker: torch.Tensor, latents: torch.Tensor, first: int, size: int, speed: float,
+    context: int = CONTEXT_FRAMES,
+) -> torch.Tensor:  # fmt: skip
+    """``latents`` decoded as ``stream_piece`` decodes them (``first`` frames, then ``size`` at a time), joined."""
+    decoder = IncrementalDecoder(model, speaker, speed, context)
+    cuts = [0, *range(first, len(latents), size), len(latents)]
+    chunks = []
+    for start, stop in itertools.pairwise(cuts):
+        decoder.add(latents[start:stop])
+        chunks.append(decoder.decode(final=stop == len(latents)))
+    return torch.cat(chunks)
