@@ -25,8 +25,8 @@ from voice_daemon.synthesis.types import SamplingParams
 
 log = logging.getLogger(__name__)
 
-CUTS = ((8, 20, 1.0), (4, 10, 1.0), (8, 20, 1.25))  # first, size, speed
-CONTEXTS = (2, 4)  # shorter than measured, on the first sentence with the default cuts
+CUTS = ((8, 20, 1.0), (4, 10, 1.25))  # first, size, speed
+CONTEXTS = (4,)  # shorter than measured, on the first sentence with the default cuts
 
 
 def snr_db(reference: torch.Tensor, other: torch.Tensor) -> float:

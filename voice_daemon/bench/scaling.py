@@ -23,7 +23,7 @@ SENTENCE = "The washing machine has finished."
 
 
 def length_scaling(
-    model: Path, voice: Path, repeats: int, thread_settings: tuple[int, ...] = (1, 0)
+    model: Path, voice: Path, repeats: int, thread_settings: tuple[int, ...] = (1,)
 ) -> dict[str, Any]:
     """Seconds per audio second of our streaming for ``SHORT`` and ``LONG`` tokens, interleaved."""
     engine = Engine.load(model, "cpu")
