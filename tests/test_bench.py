@@ -63,8 +63,10 @@ def test_sections_rerun_apart_say_when_each_was_measured() -> None:
     results["sections_measured"] = {"coldstart": ["2026-01-02 10:00", 5, 0],
                                     "synthesis": ["2026-01-01 09:00", 3, 1]}  # fmt: skip
     header = report.render(results).splitlines()[0]
-    assert ("coldstart 2026-01-02 10:00 (5 repeats, `model.threads = 0`); "
-            "synthesis 2026-01-01 09:00 (3 repeats, `model.threads = 1`)") in header
+    assert (
+        "coldstart 2026-01-02 10:00 (5 repeats, `model.threads = 0`); "
+        "synthesis 2026-01-01 09:00 (3 repeats, `model.threads = 1`)"
+    ) in header
 
 
 @pytest.mark.slow
@@ -82,4 +84,42 @@ def test_the_http_table_gives_the_overhead_over_the_daemons_first_chunk() -> Non
 
     made = {"first_byte_s": 1.05, "total_s": 8.0, "audio_s": 4.0, "worker_first_audio_s": 1.0}
     runs = {"wav": {"synthesised": [made], "cached": [{**made, "first_byte_s": 0.012}]}}
-    assert http.table({"http": {"full": {"runs": runs}}})[-1] == "| full | wav | 1.05 | 1.00 | 50 | 2.00 | 12 |"
+    assert (
+        http.table({"http": {"full": {"runs": runs}}})[-1] == "| full | wav | 1.05 | 1.00 | 50 | 2.00 | 12 |"
+    )
+
+
+def _streaming_results(ours_s: float, long_s: float, first_audio: float) -> dict:
+    run = {"seconds": 10.0, "audio_s": 4.0}
+    stock = {**run, "tokens": 100}
+    runs = {"stock_default_threads": [stock], "stock_1_thread": [stock],
+            "ours_default_threads": [{**run, "seconds": ours_s, "first_chunk_s": 2.0}],
+            "ours_1_thread": [{**run, "seconds": ours_s, "first_chunk_s": 2.0}]}  # fmt: skip
+    scaling = {
+        "short_default_threads": [run],
+        "long_default_threads": [{"seconds": long_s * 4, "audio_s": 16.0}],
+    }
+    return {
+        "synthesis": {"full": {"runs": runs, "logits": {"top1_agreement": 1, "cosine": 1, "relative_rms_error": 0}}},
+        "scaling": {"full400": {"runs": scaling}},
+        "first_audio": {"full": {"synthesised": [{"first_audio_s": first_audio, "pickup_s": 0.05}],
+                                 "cached": [{"first_audio_s": 0.02, "pickup_s": 0.05}], "direct_first_chunk_s": [2.0],
+                                 "stock_s": {"default_threads": [10.0], "1_thread": [12.0]}}},
+        "gaps": {"tiny": {"synthesised": [{"between_sentences_s": 0.3, "within_sentences_s": 1.5, "gaps": []}],
+                          "cached": [{"gaps": [{"after_s": 1.0, "gap_s": 0.02}]}]}},
+        "equivalence": {"tiny": {"rows": [{"sentence": 1, "first": 8, "size": 20, "speed": 1.0, "context": 13,
+                                           "snr_db": 125.0, "correlation": 1.0, "same_length": True}],
+                                 "context_curve": []}},
+    }  # fmt: skip
+
+
+def test_the_streaming_targets_are_told_apart() -> None:
+    good = _verdicts(report.render(_streaming_results(7.0, 11.0, 3.5)))  # 0.70x stock, 1.10x longer, 3.5 s
+    bad = _verdicts(report.render(_streaming_results(9.0, 12.0, 4.0)))
+    for figure in ("synthesis per audio second, fp32, default threads, full (s) (before: 1.47x)",
+                   "cost per audio second, 16 s piece against 4.5 s, default threads, full400 (s)",
+                   "time to first audio at the sink, two sentences, full, against before (s)"):  # fmt: skip
+        assert good[figure] == "**yes**" and bad[figure] == "no", figure
+    text = report.render(_streaming_results(7.0, 11.0, 3.5))
+    assert "| tiny | 1 | 8 / 20 | 1.0 | 13 | 125.0 | 1.000000000 | yes |" in text
+    assert "300 ms / 1.50 s" in text

@@ -81,11 +81,13 @@ def test_first_chunk_comes_early_and_the_speech_is_coqui_s_own(engine: Engine, r
         repetition_penalty=params.repetition_penalty)]  # fmt: skip
     same_cuts = list(engine.stream(text, "en", latents, params.model_copy(update={"first_chunk_size": 20}), seed=0))
     early = list(engine.stream(text, "en", latents, params.model_copy(update={"first_chunk_size": 4}), seed=0))
-    assert [len(chunk) for chunk in same_cuts] == [len(chunk) for chunk in stock]
-    assert np.array_equal(np.concatenate(same_cuts), np.concatenate(stock))  # coqui-tts's own stream, sample for sample
     assert len(early[0]) <= 4 * 1024 < len(stock[0]) and len(early) == len(stock) + 1
-    whole, reference_audio = np.concatenate(early), np.concatenate(stock)
-    assert len(whole) == len(reference_audio) and np.corrcoef(whole, reference_audio)[0, 1] > 0.99  # other cuts only
+    # coqui-tts's tokens: its length, and its speech but for its cross-faded re-decodes at the cuts
+    whole, reference_audio = np.concatenate(same_cuts), np.concatenate(stock)
+    assert len(whole) == len(reference_audio) and np.corrcoef(whole, reference_audio)[0, 1] > 0.99
+    # each chunk decoded once: where the chunks are cut changes nothing but float rounding
+    error = np.concatenate(early) - whole
+    assert len(error) == len(whole) and 10 * np.log10(np.sum(whole**2) / np.sum(error**2)) > 60
 
 
 def test_a_piece_longer_than_xtts_takes_is_refused_by_name(engine: Engine, reference: Path) -> None:

@@ -5,12 +5,13 @@ Only the part between the ``bench`` markers is generated; the text around it is 
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Any
 
+from voice_daemon.bench import streamreport
+from voice_daemon.bench.figures import Row, med, per_audio_second, verdict
+
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-Row = tuple[str, str, str, str, str, str]
 
 
 def write(results: dict[str, Any], path: Path) -> None:
@@ -29,22 +30,15 @@ def render(results: dict[str, Any]) -> str:
         *_latents(results),
         *_speed(results),
         *_memory(results),
+        *streamreport.rows(results),
     ]
     table = [
         "| # | figure | ours | stock | ratio | target | met |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     table += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join([_machine(results), "", *table, "", *_speed_table(results), "", *_memory_table(results)])
-
-
-def med(values: list[Any], key: str | None = None) -> float:
-    picked = [value[key] if key else value for value in values if (value[key] if key else value) is not None]
-    return float(statistics.median(picked)) if picked else float("nan")
-
-
-def _verdict(ok: bool) -> str:
-    return "**yes**" if ok else "no"
+    return "\n".join([_machine(results), "", *table, "", *_speed_table(results), "", *streamreport.tables(results),
+                      *_memory_table(results)])  # fmt: skip
 
 
 def _machine(results: dict[str, Any]) -> str:
@@ -74,7 +68,7 @@ def _cold_start(results: dict[str, Any]) -> list[Row]:
         ours, stock = med(runs["ours"], "seconds"), med(runs["stock"], "seconds")
         ratio = ours / stock
         rows.append(("1", f"cold start to READY=1, {name} model (s)", f"{ours:.2f}", f"{stock:.2f}",
-                     f"{ratio:.2f}x", "≤ 0.25x", _verdict(ratio <= 0.25) if name == "full" else "–"))  # fmt: skip
+                     f"{ratio:.2f}x", "≤ 0.25x", verdict(ratio <= 0.25) if name == "full" else "–"))  # fmt: skip
         rows.append(("1", f"of which model load / warm-up, {name} (s)", f"{med(runs['ours'], 'load_s'):.2f} / "
                      f"{med(runs['ours'], 'warm_up_s'):.2f}", "–", "", "warm-up bounded", "–"))  # fmt: skip
     return rows
@@ -87,17 +81,17 @@ def _first_audio(results: dict[str, Any]) -> list[Row]:
         stock = min(med(seconds) for seconds in figures["stock_s"].values())
         rows.append(("2", f"time to first audio at the sink, two sentences, {name} (s)", f"{ours:.2f}",
                      f"{stock:.2f} (`Xtts.inference`, faster thread setting)", f"{ours / stock:.2f}x", "≤ 0.25x",
-                     _verdict(ours / stock <= 0.25)))  # fmt: skip
+                     verdict(ours / stock <= 0.25)))  # fmt: skip
         direct = med(figures["direct_first_chunk_s"])
         overhead, allowed = ours - direct, max(0.05 * direct, 0.010)
         rows.append(("3", f"daemon overhead: request to first audio minus bare `inference_stream` first "
                      f"chunk ({direct:.2f} s), {name} (ms)", f"{overhead * 1000:.0f}", "–",
                      f"{overhead / direct * 100:.1f} %", f"≤ {allowed * 1000:.0f} ms",
-                     _verdict(overhead <= allowed)))  # fmt: skip
+                     verdict(overhead <= allowed)))  # fmt: skip
         cached = med(figures["cached"], "first_audio_s") * 1000
         rows.append(("5", f"repeated announcement (audio cache hit), first audio at the sink, {name} (ms)",
                      f"{cached:.0f}", f"{stock * 1000:.0f} (synthesised again)",
-                     f"{cached / 1000 / stock:.4f}x", "≤ 50 ms", _verdict(cached <= 50)))  # fmt: skip
+                     f"{cached / 1000 / stock:.4f}x", "≤ 50 ms", verdict(cached <= 50)))  # fmt: skip
         rows.append(
             (
                 "–",
@@ -119,25 +113,21 @@ def _latents(results: dict[str, Any]) -> list[Row]:
         for key, label, bound in (("memory_hit_ms", "memory hit", 1), ("disk_hit_ms", "disk hit", 10)):
             value = med(times[key])
             rows.append(("4", f"voice latents, {label}, {name} (ms)", f"{value:.3f}", f"{stock:.0f} (computed)",
-                         f"{value / stock:.4f}x", f"< {bound} ms", _verdict(value < bound)))  # fmt: skip
+                         f"{value / stock:.4f}x", f"< {bound} ms", verdict(value < bound)))  # fmt: skip
         miss = med(times["miss_ms"])
         rows.append(("4", f"voice latents, miss (computed), {name} (ms)", f"{miss:.0f}", f"{stock:.0f}",
                      f"{miss / stock:.2f}x", "report", "–"))  # fmt: skip
     return rows
 
 
-def _per_audio_second(runs: list[dict[str, float]]) -> float:
-    return med([run["seconds"] / run["audio_s"] for run in runs])
-
-
 def _speed(results: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for name, speed in results.get("synthesis", {}).items():
         runs = speed["runs"]
-        stock = _per_audio_second(runs["stock_default_threads"])
-        best = min((k for k in runs if k.startswith("ours")), key=lambda k: _per_audio_second(runs[k]))
-        ours = _per_audio_second(runs[best])
-        same = _per_audio_second(runs["stock_1_thread"])
+        stock = per_audio_second(runs["stock_default_threads"])
+        best = min((k for k in runs if k.startswith("ours")), key=lambda k: per_audio_second(runs[k]))
+        ours = per_audio_second(runs[best])
+        same = per_audio_second(runs["stock_1_thread"])
         rows.append(("6", f"CPU synthesis, best setting ({best.removeprefix('ours_')}), {name} (s per audio s)",
                      f"{ours:.2f}", f"{stock:.2f} (default threads) / {same:.2f} (1 thread)",
                      f"{stock / ours:.2f}x / {same / ours:.2f}x faster", "report", "–"))  # fmt: skip
@@ -156,10 +146,10 @@ def _speed_table(results: dict[str, Any]) -> list[str]:
              "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, speed in results.get("synthesis", {}).items():
         runs = speed["runs"]
-        stock = _per_audio_second(runs["stock_default_threads"])
+        stock = per_audio_second(runs["stock_default_threads"])
         samples_per_token = med([r["audio_s"] / r["tokens"] for r in runs["stock_default_threads"]])
         for variant, values in runs.items():
-            per_s = _per_audio_second(values)
+            per_s = per_audio_second(values)
             first = med(values, "first_chunk_s") if "first_chunk_s" in values[0] else float("nan")
             first_chunk = f"{first:.2f}" if first == first else "– (all at the end)"
             lines.append(f"| {name} | {variant} | {per_s:.2f} | {per_s * samples_per_token * 1000:.0f} | "
@@ -184,7 +174,7 @@ def _memory(results: dict[str, Any]) -> list[Row]:
                 "–",
                 "",
                 "≤ 5 %",
-                _verdict(growth <= 5),
+                verdict(growth <= 5),
             )
         )
     return rows

@@ -14,7 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from voice_daemon.bench import SECTIONS, coldstart, http, latency, machine, report, synthesis
+from voice_daemon.bench import (
+    SECTIONS,
+    coldstart,
+    equivalence,
+    gaps,
+    http,
+    latency,
+    machine,
+    report,
+    scaling,
+    synthesis,
+)
 from voice_daemon.bench.daemonrun import VOICE
 
 log = logging.getLogger(__name__)
@@ -29,7 +40,8 @@ def run_bench(
     models: dict[str, Path], out_dir: Path, sections: tuple[str, ...] = SECTIONS, repeats: int = 3, threads: int = 1,
     memory_requests: int = 300,
 ) -> dict[str, Any]:  # fmt: skip
-    """Run ``sections`` on ``models`` (names ``tiny``/``full`` to model folders); write the JSON and Markdown."""
+    """Run ``sections`` on ``models`` (names ``tiny``/``full``/``full400`` to model folders); write the JSON and
+    Markdown."""
     json_path = out_dir / "benchmarks.json"
     results = json.loads(json_path.read_text()) if json_path.exists() else {}
     results.update(machine=machine.describe(), texts=TEXTS, repeats=repeats, daemon_threads=threads)
@@ -47,7 +59,11 @@ def run_bench(
                 figures["wall_s"] = round(time.perf_counter() - started, 1)
                 results.setdefault(section, {})[name] = figures
                 results["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-                results.setdefault("sections_measured", {})[section] = [results["measured_at"], repeats, threads]
+                results.setdefault("sections_measured", {})[section] = [
+                    results["measured_at"],
+                    repeats,
+                    threads,
+                ]
                 json_path.write_text(json.dumps(results, indent=1) + "\n")
     report.write(results, out_dir / "benchmarks.md")
     return results
@@ -60,6 +76,9 @@ _MODELS_OF = {
     "first_audio": ("tiny", "full"),
     "memory": ("tiny",),
     "http": ("tiny", "full"),
+    "equivalence": ("tiny", "full"),
+    "scaling": ("full400",),
+    "gaps": ("tiny", "full"),
 }
 
 
@@ -75,6 +94,9 @@ def _runners(
         ),
         "memory": lambda model, home: latency.memory_curve(model, home, memory_requests),
         "http": lambda model, home: http.speech_timing(model, home, TEXTS["two_sentences"], repeats, threads),
+        "equivalence": lambda model, home: equivalence.equivalence(model, VOICE, TEXTS["two_sentences"]),
+        "scaling": lambda model, home: scaling.length_scaling(model, VOICE, repeats),
+        "gaps": lambda model, home: gaps.sink_gaps(model, home, TEXTS["two_sentences"], repeats, threads),
     }
 
 

@@ -144,6 +144,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     models = {"tiny": tiny}
     if args.full is not None:
         models["full"] = args.full
+    if args.full_400 is not None:
+        models["full400"] = args.full_400
     run_bench(models, args.out, tuple(args.sections), args.repeats, args.threads, args.memory_requests)
     print(args.out / "benchmarks.md")
     return EXIT_OK
@@ -195,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmark against stock coqui-tts (docs/benchmarks.md)")
     bench.add_argument("--full", type=Path, help="full-size model folder (voice-daemon dev-model DIR --size full)")
+    bench.add_argument("--full-400", type=Path, help="full-size model of 400 tokens (--max-audio-tokens 400), "
+                       "for the scaling section")  # fmt: skip
     bench.add_argument("--tiny", type=Path, help="tiny model folder (default: one built in a temporary folder)")
     bench.add_argument("--out", type=Path, default=Path("docs"), help="where benchmarks.json and .md go")
     bench.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
