@@ -31,7 +31,7 @@ FORMATS = ("wav", "mp3")
 
 def speech_timing(model: Path, home: Path, text: str, repeats: int, threads: int) -> dict[str, Any]:
     """Synthesised and cached speech over HTTP, per format."""
-    port = _free_port()
+    port = free_port()
     daemon = BenchDaemon(home, model, f'[output]\nmode = "file"\n[http]\nenabled = true\nport = {port}\n',
                          threads=threads)  # fmt: skip
     daemon.start()
@@ -51,19 +51,8 @@ def speech_timing(model: Path, home: Path, text: str, repeats: int, threads: int
 
 
 def _timed(port: int, text: str, response_format: str) -> dict[str, float]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
-    body = json.dumps({"model": "tts-1", "input": text, "voice": "alloy", "response_format": response_format})
-    started = time.perf_counter()
-    connection.request("POST", "/v1/audio/speech", body, {"Content-Type": "application/json"})
-    response = connection.getresponse()
-    first = response.read1(65536)
-    first_byte = time.perf_counter() - started
-    if response.status != 200:
-        raise RuntimeError(f"HTTP {response.status}: {first!r}")
-    data = first + response.read()
-    total = time.perf_counter() - started
-    request_id = response.getheader("X-Request-Id")
-    connection.close()
+    body = {"model": "tts-1", "input": text, "voice": "alloy", "response_format": response_format}
+    first_byte, total, data, request_id = post_speech(port, body)
     done = _done_event(port, request_id)
     return {"first_byte_s": first_byte, "total_s": total, "audio_s": _seconds(data),
             "worker_first_audio_s": done.get("first_audio_seconds") or float("nan"),
@@ -90,7 +79,8 @@ def _seconds(data: bytes) -> float:
         return sum(frame.samples for frame in container.decode(stream)) / stream.rate
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -113,3 +103,20 @@ def table(results: dict[str, Any]) -> list[str]:
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(run[key] for run in runs))
+
+
+def post_speech(port: int, body: dict[str, Any]) -> tuple[float, float, bytes, str | None]:
+    """POST ``body`` to ``/v1/audio/speech``: seconds to the first and to the last byte, the audio, its id."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+    started = time.perf_counter()
+    connection.request("POST", "/v1/audio/speech", json.dumps(body), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    first = response.read1(65536)
+    first_byte = time.perf_counter() - started
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}: {first!r}")
+    data = first + response.read()
+    total = time.perf_counter() - started
+    request_id = response.getheader("X-Request-Id")
+    connection.close()
+    return first_byte, total, data, request_id

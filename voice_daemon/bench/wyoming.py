@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import json
 import logging
 import statistics
@@ -32,7 +31,7 @@ from wyoming.event import Event
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
 from voice_daemon.bench.daemonrun import BenchDaemon
-from voice_daemon.bench.http import _free_port
+from voice_daemon.bench.http import free_port, post_speech
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ WAYS = ("http", "wyoming", "wyoming_streamed", "wyoming_during_announcement")
 
 def timing(model: Path, home: Path, text: str, repeats: int, threads: int) -> dict[str, Any]:
     """First audio and total time per audio second over HTTP and Wyoming (one-shot, streamed)."""
-    http_port, wyoming_port = _free_port(), _free_port()
+    http_port, wyoming_port = free_port(), free_port()
     config = (f'[output]\nmode = "file"\n[http]\nenabled = true\nport = {http_port}\n'
               f'[wyoming]\nenabled = true\nuri = "tcp://127.0.0.1:{wyoming_port}"\n')  # fmt: skip
     daemon = BenchDaemon(home, model, config, threads=threads)
@@ -91,19 +90,8 @@ def _stream(text: str) -> list[Event]:
 
 
 def _http(port: int, text: str) -> dict[str, float]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
-    body = json.dumps({"input": text, "response_format": "pcm"})
-    started = time.perf_counter()
-    connection.request("POST", "/v1/audio/speech", body, {"Content-Type": "application/json"})
-    response = connection.getresponse()
-    first = response.read1(65536)
-    first_s = time.perf_counter() - started
-    if response.status != 200:
-        raise RuntimeError(f"HTTP {response.status}: {first!r}")
-    size = len(first) + len(response.read())
-    total = time.perf_counter() - started
-    connection.close()
-    return {"first_audio_s": first_s, "total_s": total, "audio_s": size / 2 / 24_000}
+    first_s, total, data, _ = post_speech(port, {"input": text, "response_format": "pcm"})
+    return {"first_audio_s": first_s, "total_s": total, "audio_s": len(data) / 2 / 24_000}
 
 
 async def _wyoming(port: int, events: list[Event]) -> dict[str, float]:
