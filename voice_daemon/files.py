@@ -48,6 +48,12 @@ def replacing(path: Path, durable: bool = False, staging: Path | None = None) ->
         _fsync_folder(path.parent)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """``path`` holds ``text`` (UTF-8) all at once: a reader never sees it empty or half written."""
+    with replacing(path) as handle:
+        handle.write(text.encode("utf-8"))
+
+
 def storage_error(exc: OSError, folder: Path, role: str) -> StorageError:
     """``exc`` from writing into ``folder`` (its ``role``: "output folder", "queue folder") in words."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):

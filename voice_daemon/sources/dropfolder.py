@@ -23,7 +23,7 @@ from voice_daemon.core.events import Event, Notice
 from voice_daemon.core.request import SpeechRequest, decode_fields, make_request
 from voice_daemon.core.seam import Seam
 from voice_daemon.errors import DuplicateRequest, QueueFull, RequestError, VoiceDaemonError
-from voice_daemon.files import safe_name
+from voice_daemon.files import safe_name, write_text_atomic
 from voice_daemon.watching import SettledFiles
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class DropFolder:
         if error is not None:
             log.warning("drop-folder file %s failed: %s", claimed.name, error)
             try:
-                (folder / f"{claimed.stem}.error.txt").write_text(error + "\n", encoding="utf-8")
+                write_text_atomic(folder / f"{claimed.stem}.error.txt", error + "\n")
             except OSError as exc:
                 log.error("cannot write %s: %s", folder / f"{claimed.stem}.error.txt", exc)
         try:

@@ -20,6 +20,7 @@ from typing import Any
 
 from voice_daemon.audio import AUDIO_SUFFIXES, Clip
 from voice_daemon.errors import ReferenceRejected, UnknownVoice
+from voice_daemon.files import write_text_atomic
 from voice_daemon.synthesis.engine import Engine
 from voice_daemon.synthesis.types import Latents, SamplingParams
 from voice_daemon.voices.latents import LatentsCache, latents_key
@@ -258,7 +259,7 @@ class VoiceRegistry:
         if voice.problems:
             log.warning("voice %s rejected: %s", voice.name, "; ".join(voice.problems))
             try:
-                error_file.write_text("\n".join(voice.problems) + "\n", encoding="utf-8")
+                write_text_atomic(error_file, "\n".join(voice.problems) + "\n")
             except OSError as exc:
                 log.warning("cannot write %s: %s", error_file, exc)
             return
