@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 
 from tests.conftest import mqtt_config
 from tests.support.broker import Broker, Listener
 from tests.support.daemonproc import FAST, StartDaemon, drop, wait_filed, wait_until
 from tests.support.hostile import assert_clean_log
+from voice_daemon.sources.mqtt.bridge import paho_level
 
 
 class SmallDisk:
@@ -143,3 +146,11 @@ def test_a_clean_stop_with_mqtt_logs_no_reconnect_and_no_error(
     assert "disconnected from MQTT broker" in log and "reconnecting" not in log
     assert not [line for line in log.splitlines() if " ERROR " in line], log
     assert_clean_log(log)
+
+
+def test_paho_s_lines_about_a_lost_connection_are_warnings_and_its_stale_error_is_left_out() -> None:
+    lost = "failed to receive on socket: [Errno 104] Connection reset by peer"
+    assert paho_level(paho.MQTT_LOG_ERR, lost) == logging.WARNING  # the broker went away: not a bug
+    assert paho_level(paho.MQTT_LOG_ERR, "Client is not connected") is None
+    assert paho_level(paho.MQTT_LOG_ERR, "Caught exception in on_message: boom") == logging.ERROR
+    assert paho_level(paho.MQTT_LOG_DEBUG, "Sending PINGREQ") == logging.DEBUG

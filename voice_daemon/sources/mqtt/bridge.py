@@ -123,11 +123,8 @@ class MqttBridge:
             log.warning("disconnected from MQTT broker (%s); reconnecting", reason)
 
     def _on_paho_log(self, _client: paho.Client, _userdata: Any, level: int, text: str) -> None:
-        """paho's log into ours, but for 'Client is not connected', which paho 2.2's network loop logs
-        as an error once more after a clean disconnect and at every reconnection attempt: the
-        bridge says itself when it is disconnected."""
-        if not text.startswith("Client is not connected"):
-            _paho_log.log(paho.LOGGING_LEVEL[level], text)
+        if (python_level := paho_level(level, text)) is not None:
+            _paho_log.log(python_level, text)
 
     def _handlers(self) -> dict[str, Handler]:
         topics, settings = self.topics, self.settings
@@ -270,3 +267,19 @@ def _matches(pattern: str, topic: str) -> bool:
     if pattern.startswith("$share/"):
         pattern = pattern.split("/", 2)[2]
     return paho.topic_matches_sub(pattern, topic)
+
+
+def paho_level(level: int, text: str) -> int | None:
+    """The level at which one of paho's log lines goes into ours; None leaves it out.
+
+    'Client is not connected' is left out: paho 2.2's network loop logs it as an error once more
+    after a clean disconnect and at every reconnection attempt.  A lost connection ('failed to
+    receive on socket: ... reset by peer') is a warning, not an error: the bridge says itself
+    that it is disconnected, and reconnects.
+    """
+    if text.startswith("Client is not connected"):
+        return None
+    python_level = paho.LOGGING_LEVEL[level]
+    if text.startswith("failed to receive on socket"):
+        return min(python_level, logging.WARNING)
+    return python_level
