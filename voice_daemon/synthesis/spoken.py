@@ -26,7 +26,7 @@ from num2words import CONVERTER_CLASSES, num2words
 from voice_daemon.errors import RequestError
 from voice_daemon.synthesis.text import normalize_language
 
-__all__ = ["COVERAGE", "FULL", "NUMBERS_ONLY", "spoken_form"]
+__all__ = ["COVERAGE", "FULL", "NUMBERS_ONLY", "speakable", "spoken_form"]
 
 FULL: tuple[str, ...] = ("en", "de", "fr", "es", "it", "pt", "nl", "pl")
 NUMBERS_ONLY: tuple[str, ...] = ("cs", "ru", "tr", "hu")
@@ -55,6 +55,12 @@ def spoken_form(text: str, language: str) -> str:
     for rule in _rules(lang):
         text = rule(text)
     return re.sub(r"[ \t]{2,}", " ", text)
+
+
+def speakable(text: str, language: str, normalize: bool = True) -> str:
+    """What XTTS is given for ``text``: its spoken form, or ``text`` itself when ``normalize``
+    (the setting ``synthesis.normalize``) is off.  The one place every synthesis path asks."""
+    return spoken_form(text, language) if normalize else text
 
 
 # -- number words -------------------------------------------------------------------------------
