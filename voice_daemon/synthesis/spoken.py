@@ -12,6 +12,7 @@ Nothing here raises on odd input: what no rule recognises stays as written.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -37,6 +38,7 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     **{lang: ("numbers", "percent", "temperature", "times") for lang in NUMBERS_ONLY},
 }  # fmt: skip
 
+log = logging.getLogger(__name__)
 _SPACES = str.maketrans({"\xa0": " ", "\u202f": " "})
 _DIGIT = r"[0-9]"
 
@@ -65,15 +67,19 @@ def speakable(text: str, language: str, normalize: bool = True) -> str:
 
 # -- number words -------------------------------------------------------------------------------
 
-_POINT_WORD = {"es": "coma", "it": "virgola"}  # num2words: "punto" in es (Spain says "coma"), none in it
+# num2words says "punto" in es (where "21,5" is "coma"), has no word in it, a declined one in ru
+_POINT_WORD = {"es": "coma", "it": "virgola", "ru": "запятая"}
 _WHOLE_FRACTION = {"fr", "es", "it", "pt", "tr"}  # "3,14": "trois virgule quatorze"
 _GRAMMATICAL_FRACTION = {"cs", "ru", "hu"}  # num2words says "целая ... десятых" itself
+_LARGEST = 10**15
 
 
 def cardinal(value: int, lang: str) -> str:
     """The words for a whole number (negative ones with the language's minus word)."""
     if value < 0:
         return f"{_minus(lang)} {cardinal(-value, lang)}"
+    if value >= _LARGEST:  # past what num2words names: said digit by digit, as a code would be
+        return " ".join(num2words(int(digit), lang=lang) for digit in str(value))
     return num2words(value, lang=lang)
 
 
@@ -90,7 +96,7 @@ def decimal_words(sign: str, whole: str, fraction: str, lang: str) -> str:
     minus = f"{_minus(lang)} " if sign and (int(whole) or fraction.strip("0")) else ""
     if not fraction:
         return minus + cardinal(int(whole), lang)
-    if lang in _GRAMMATICAL_FRACTION:
+    if lang in _GRAMMATICAL_FRACTION and len(fraction) <= 6 and int(whole) < _LARGEST:
         return minus + num2words(Decimal(f"{whole}.{fraction}"), lang=lang)
     point = _POINT_WORD.get(lang) or str(getattr(CONVERTER_CLASSES[lang], "pointword", ",")).strip()
     if lang in _WHOLE_FRACTION and len(fraction) <= 2 and not fraction.startswith("0"):
@@ -102,6 +108,9 @@ def decimal_words(sign: str, whole: str, fraction: str, lang: str) -> str:
 
 def _minus(lang: str) -> str:
     return str(getattr(CONVERTER_CLASSES[lang], "negword", "minus")).strip()
+
+
+_NOT_AFTER = r"(?<![\w.,/])"  # a figure starts after none of these
 
 
 @cache
@@ -117,7 +126,7 @@ def _number_pattern(lang: str) -> str:
     group_re = "|".join(sorted(groups))
     decimals = re.escape(decimal) + ("" if decimal == "." else r"|\.(?!\d{3}(?!\d))")
     whole = rf"[1-9]\d{{0,2}}(?:(?:{group_re})\d{{3}})+(?!\d)|\d+"
-    return rf"(?<![\w.,/-])(?P<sign>[-−])?(?P<whole>{whole})(?:(?:{decimals})(?P<fraction>\d+))?(?!\d)"
+    return rf"{_NOT_AFTER}(?P<sign>[-−])?(?P<whole>{whole})(?:(?:{decimals})(?P<fraction>\d+))?(?!\d)"
 
 
 def _parts(match: re.Match[str], prefix: str = "") -> tuple[str, str, str]:
@@ -153,9 +162,11 @@ def _rules(lang: str) -> tuple[Rule, ...]:
         _abbreviation_rule(lang) if full else None,
         _money_rule(lang) if full else None,
         _date_rule(lang) if full else None,
+        _month_date_rule(lang) if full else None,
         _time_rule(lang),
         _ordinal_rule(lang) if full else None,
         _range_rule(lang) if full else None,
+        _percent_first_rule(lang) if lang == "tr" else None,
         _unit_rule(lang),
         _number_rule(lang),
     ]
@@ -164,15 +175,19 @@ def _rules(lang: str) -> tuple[Rule, ...]:
 
 def _sub(pattern: str, replace: Callable[[re.Match[str]], str], flags: int = 0) -> Rule:
     compiled = re.compile(pattern, flags)
-
-    def rule(text: str) -> str:
-        return compiled.sub(lambda match: _spaced(match, replace(match)), text)
-
-    return rule
+    return lambda text: compiled.sub(lambda match: _spaced(match, replace), text)
 
 
-def _spaced(match: re.Match[str], words: str) -> str:
-    """Keep words apart from letters glued to the figure ("3x" -> "three x")."""
+def _spaced(match: re.Match[str], replace: Callable[[re.Match[str]], str]) -> str:
+    """The words for ``match``, kept apart from letters glued to the figure ("3x" -> "three x").
+
+    A figure no library can say (num2words has limits per language) stays as written.
+    """
+    try:
+        words = replace(match)
+    except (ArithmeticError, ValueError, TypeError, KeyError, IndexError, NotImplementedError) as exc:
+        log.debug("left %r as written: %s", match.group(0), exc)
+        return match.group(0)
     text = match.string
     after = text[match.end() : match.end() + 1]
     before = text[match.start() - 1 : match.start()] if match.start() else ""
@@ -279,6 +294,17 @@ def _unit_rule(lang: str) -> Rule:
     return _sub(pattern, replace)
 
 
+def _percent_first_rule(lang: str) -> Rule:
+    """Turkish writes the percent sign first ("%15": "yüzde on beş")."""
+
+    def replace(match: re.Match[str]) -> str:
+        sign, whole, fraction = _parts(match)
+        words = decimal_words(sign, whole, fraction, lang)
+        return unit_phrase(_value(sign, whole, fraction), words, "concentr-percent", lang)
+
+    return _sub(r"%\s?" + _number_pattern(lang).replace(_NOT_AFTER, ""), replace)
+
+
 # -- ranges ---------------------------------------------------------------------------------------
 
 _RANGE_WORD = {"en": "to", "de": "bis", "fr": "à", "es": "a", "it": "a", "pt": "a", "nl": "tot", "pl": "do"}
@@ -286,7 +312,7 @@ _RANGE_WORD = {"en": "to", "de": "bis", "fr": "à", "es": "a", "it": "a", "pt": 
 
 def _range_rule(lang: str) -> Rule:
     """"20–25 °C" -> "twenty to twenty-five degrees Celsius"; the unit agrees with the second figure."""
-    first, second = _named(_number_pattern(lang), "a_"), _named(_number_pattern(lang), "b_")
+    first, second = _named(_number_pattern(lang), "a_"), _named(_number_pattern(lang).replace(_NOT_AFTER, ""), "b_")
     pattern = rf"{first}\s?(?:–|—|-(?=\d)|\s-\s)\s?{second}(?:\s?(?P<unit>{_unit_alternatives(lang)})(?![\w/²³]))?"
 
     def replace(match: re.Match[str]) -> str:
@@ -353,14 +379,16 @@ def _time_rule(lang: str) -> Rule:
     patterns = [rf"{clock}(?:\s?{_MERIDIEM})?(?P<uhr>\s?Uhr\b)?"]
     if lang == "en":
         patterns.append(rf"(?<![\w.:,])(?P<hour2>1[0-2]|0?\d)\s?{_MERIDIEM.replace('meridiem', 'meridiem2')}")
+    if lang == "de":
+        patterns.append(r"(?<![\w.:,])(?P<hour4>[01]?\d|2[0-4])\s?Uhr\b(?:\s(?P<minute4>[0-5]?\d)\b)?")
     if lang == "fr":
         patterns.append(r"(?<![\w.:,])(?P<hour3>[01]?\d|2[0-4])\s?h\s?(?P<minute3>[0-5]\d)?(?![\d\w])(?!\s?min)")
     compiled = [re.compile(p) for p in patterns]
 
     def replace(match: re.Match[str]) -> str:
         groups = match.groupdict()
-        hour = int(groups.get("hour") or groups.get("hour2") or groups.get("hour3"))
-        minute = int(groups.get("minute") or groups.get("minute3") or 0)
+        hour = int(groups.get("hour") or groups.get("hour2") or groups.get("hour3") or groups.get("hour4"))
+        minute = int(groups.get("minute") or groups.get("minute3") or groups.get("minute4") or 0)
         meridiem = groups.get("meridiem") or groups.get("meridiem2")
         words = clock_words(hour, minute, lang, meridiem, _word_before(match))
         if groups.get("second"):
@@ -369,7 +397,7 @@ def _time_rule(lang: str) -> Rule:
 
     def rule(text: str) -> str:
         for regex in compiled:
-            text = regex.sub(lambda m: _spaced(m, replace(m)), text)
+            text = regex.sub(lambda m: _spaced(m, replace), text)
         return text
 
     return rule
@@ -462,12 +490,53 @@ def _date_rule(lang: str) -> Rule:
             return match.group(0)
         return date_words(day, month, int(year) if year else None, lang, _word_before(match))
 
-    return lambda text: compiled.sub(lambda m: _spaced(m, replace(m)), text)
+    return lambda text: compiled.sub(lambda m: _spaced(m, replace), text)
+
+
+def _month_date_rule(lang: str) -> Rule:
+    """Dates with the month's name: "December 24, 2026", "24th of December", "1er mai", "24 grudnia"."""
+    names = month_numbers(lang)
+    cased = str.capitalize if lang == "en" else str  # English months are capitals: "march 5 miles" is no date
+    month = "|".join(re.escape(cased(name)) for name in sorted(names, key=len, reverse=True))
+    year = r"(?:,?\s+(?:de\s+)?(?P<year>\d{4})(?!\d))?"
+    day = r"(?<![\w.,])(?P<day>0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th|er|º|\.º)?"
+    patterns = [rf"{day}\s+(?:of\s+|de\s+)?(?P<month>{month})\.?(?!\w){year}"]
+    if lang == "en":
+        patterns.append(rf"(?P<month>{month})\.?\s+{day}(?![\d\w]){year}")
+    compiled = [re.compile(p, 0 if lang == "en" else re.IGNORECASE) for p in patterns]
+
+    def replace(match: re.Match[str]) -> str:
+        day_, month_ = int(match.group("day")), names[match.group("month").lower().rstrip(".")]
+        year_ = int(match.group("year")) if match.group("year") else None
+        before = _word_before(match)
+        if lang == "en" and match.re is compiled[0]:
+            said = f"{'' if before == 'the' else 'the '}{ordinal(day_, 'en')} of {_month_name(month_, 'en')}"
+            return said + (f", {year_words(year_, 'en')}" if year_ else "")
+        return date_words(day_, month_, year_, lang, before)
+
+    def rule(text: str) -> str:
+        for regex in compiled:
+            text = regex.sub(lambda m: _spaced(m, replace), text)
+        return text
+
+    return rule
+
+
+@cache
+def month_numbers(lang: str) -> dict[str, int]:
+    """Every CLDR month name of ``lang`` (wide and abbreviated, in a date and standing alone), lower
+    case, to its number."""
+    return {name.lower().rstrip("."): number for context in ("format", "stand-alone") for width in ("wide", "abbreviated")
+            for number, name in get_month_names(width, context, locale=lang).items() if len(name.rstrip(".")) > 2}  # fmt: skip
+
+
+def _month_name(month: int, lang: str) -> str:
+    return get_month_names("wide", "format", locale=lang)[month]
 
 
 def date_words(day: int, month: int, year: int | None, lang: str, before: str = "") -> str:
     """A date as it is said in ``lang``; month names from CLDR (the form used inside a date)."""
-    name = get_month_names("wide", "format", locale=lang)[month]
+    name = _month_name(month, lang)
     spoken_year = year_words(year, lang) if year is not None else ""
     if lang == "en":
         return f"{name} {ordinal(day, 'en')}" + (f", {spoken_year}" if year is not None else "")
@@ -531,10 +600,10 @@ def _ordinal_rule(lang: str) -> Rule:
 
 
 def _dotted_ordinal_rule(lang: str) -> Rule:
-    months = "|".join(sorted({*month_words(lang)}, key=len, reverse=True))
+    months = "|".join(re.escape(name) for name in sorted(month_numbers(lang), key=len, reverse=True))
     articles = "|".join(sorted(_GERMAN_DATIVE | _GERMAN_WEAK)) if lang == "de" else "w|we|od|do|na|po"
     pattern = rf"(?P<article>\b(?i:{articles})\s+)(?P<n>\d{{1,3}})\.(?=\s+\w)" \
-        rf"|(?<![\w.,])(?P<m>\d{{1,2}})\.(?=\s+(?:{months})\b)"
+        rf"|(?<![\w.,])(?P<m>\d{{1,2}})\.(?=\s+(?i:{months})\b)"
     compiled = re.compile(pattern)
 
     def replace(match: re.Match[str]) -> str:
@@ -545,15 +614,7 @@ def _dotted_ordinal_rule(lang: str) -> Rule:
         ending = "ego" if match.group("m") else "y"
         return article + " ".join(_adjective_ending(w, ending) for w in ordinal(value, "pl").split())
 
-    return lambda text: compiled.sub(replace, text)
-
-
-@cache
-def month_words(lang: str) -> tuple[str, ...]:
-    """Every CLDR month name of ``lang`` (both the form inside a date and the one standing alone)."""
-    names = {name for context in ("format", "stand-alone") for width in ("wide", "abbreviated")
-             for name in get_month_names(width, context, locale=lang).values()}  # fmt: skip
-    return tuple(re.escape(name.rstrip(".")) for name in names if name)
+    return lambda text: compiled.sub(lambda m: _spaced(m, replace), text)
 
 
 # -- abbreviations --------------------------------------------------------------------------------
