@@ -72,6 +72,7 @@ _POINT_WORD = {"es": "coma", "it": "virgola", "ru": "запятая"}
 _WHOLE_FRACTION = {"fr", "es", "it", "pt", "tr"}  # "3,14": "trois virgule quatorze"
 _GRAMMATICAL_FRACTION = {"cs", "ru", "hu"}  # num2words says "целая ... десятых" itself
 _LARGEST = 10**15
+_MINUS_WORD = {"it": "meno"}  # num2words has none for Italian
 
 
 def cardinal(value: int, lang: str) -> str:
@@ -107,7 +108,12 @@ def decimal_words(sign: str, whole: str, fraction: str, lang: str) -> str:
 
 
 def _minus(lang: str) -> str:
-    return str(getattr(CONVERTER_CLASSES[lang], "negword", "minus")).strip()
+    return _MINUS_WORD.get(lang) or str(getattr(CONVERTER_CLASSES[lang], "negword", "minus")).strip()
+
+
+def _cldr(lang: str) -> str:
+    """The CLDR locale for ``lang``: European Portuguese, as num2words' "pt" is."""
+    return "pt_PT" if lang == "pt" else lang
 
 
 _NOT_AFTER = r"(?<![\w.,/])"  # a figure starts after none of these
@@ -118,13 +124,15 @@ def _number_pattern(lang: str) -> str:
     """A regex source for one written number in ``lang``: groups sign, whole, fraction.
 
     The language's own grouping and decimal marks come from CLDR; a "." decimal is accepted
-    everywhere too (sensor values are written so), unless it is a grouping mark ("1.000" in de).
+    everywhere too (sensor values are written so), unless it is a grouping mark ("1.000" in de):
+    where the decimal mark is a comma, "." groups too.
     """
-    group = get_group_symbol(lang).translate(_SPACES)
-    decimal = get_decimal_symbol(lang)
+    group = get_group_symbol(_cldr(lang)).translate(_SPACES)
+    decimal = get_decimal_symbol(_cldr(lang))
     groups = {re.escape(group)} | ({" ", "\xa0", "\u202f"} if group == " " else set())
+    groups |= {re.escape(".")} if decimal == "," else set()  # "1.000.000" is written where "1 000 000" is the rule
     group_re = "|".join(sorted(groups))
-    decimals = re.escape(decimal) + ("" if decimal == "." else r"|\.(?!\d{3}(?!\d))")
+    decimals = re.escape(decimal) + ("" if decimal == "." else r"|\.")
     whole = rf"[1-9]\d{{0,2}}(?:(?:{group_re})\d{{3}})+(?!\d)|\d+"
     return rf"{_NOT_AFTER}(?P<sign>[-−])?(?P<whole>{whole})(?:(?:{decimals})(?P<fraction>\d+))?(?!\d)"
 
@@ -249,13 +257,13 @@ def unit_phrase(value: Decimal, words: str, unit: str, lang: str) -> str:
     words = _agree(words, unit, lang)
     if unit in _EXTRA_UNITS:
         forms = _EXTRA_UNITS[unit][lang]
-        return f"{words} {forms.get(Locale.parse(lang).plural_form(abs(value)), forms['other'])}"
+        return f"{words} {forms.get(Locale.parse(_cldr(lang)).plural_form(abs(value)), forms['other'])}"
     if "/" in unit:
         numerator, denominator = unit.split("/")
-        phrase = format_compound_unit(value, numerator, denominator_unit=denominator, length="long", locale=lang)
+        phrase = format_compound_unit(value, numerator, denominator_unit=denominator, length="long", locale=_cldr(lang))
     else:
-        phrase = format_unit(value, unit, length="long", locale=lang)
-    number = format_decimal(value, locale=lang)
+        phrase = format_unit(value, unit, length="long", locale=_cldr(lang))
+    number = format_decimal(value, locale=_cldr(lang))
     if number not in phrase:
         return f"{words} {phrase}"
     return phrase.replace(number, words, 1).translate(_SPACES)
@@ -355,7 +363,7 @@ def money_words(sign: str, whole: str, fraction: str, currency: str, lang: str) 
     forms = getattr(converter, "CURRENCY_FORMS", {}).get(currency)
     amount = int(whole)
     if forms is None:  # CLDR names the currency; the cents are said as a bare number
-        name = get_currency_name(currency, count=amount, locale=lang)
+        name = get_currency_name(currency, count=amount, locale=_cldr(lang))
         main = f"{_agree(cardinal(amount, lang), currency, lang)} {name}"
         return minus + (f"{main} {cardinal(cents, lang)}" if cents else main)
     if cents:
@@ -464,7 +472,7 @@ def _adjective_ending(word: str, ending: str) -> str:
 
 def _date_rule(lang: str) -> Rule:
     """ISO dates everywhere; "24.12.2026"; "12/24/2026" in the order CLDR gives the language."""
-    month_first = Locale.parse(lang).date_formats["short"].pattern.lstrip("'").lower().startswith("m")
+    month_first = Locale.parse(_cldr(lang)).date_formats["short"].pattern.lstrip("'").lower().startswith("m")
     slash = r"(?P<a2>\d{1,2})/(?P<b2>\d{1,2})/(?P<y2>\d{4}|\d{2})"
     patterns = [
         r"(?<![\w.:/-])(?P<y1>\d{4})-(?P<m1>0?[1-9]|1[0-2])-(?P<d1>0?[1-9]|[12]\d|3[01])(?![\w:-])",
@@ -527,11 +535,11 @@ def month_numbers(lang: str) -> dict[str, int]:
     """Every CLDR month name of ``lang`` (wide and abbreviated, in a date and standing alone), lower
     case, to its number."""
     return {name.lower().rstrip("."): number for context in ("format", "stand-alone") for width in ("wide", "abbreviated")
-            for number, name in get_month_names(width, context, locale=lang).items() if len(name.rstrip(".")) > 2}  # fmt: skip
+            for number, name in get_month_names(width, context, locale=_cldr(lang)).items() if len(name.rstrip(".")) > 2}  # fmt: skip
 
 
 def _month_name(month: int, lang: str) -> str:
-    return get_month_names("wide", "format", locale=lang)[month]
+    return get_month_names("wide", "format", locale=_cldr(lang))[month]
 
 
 def date_words(day: int, month: int, year: int | None, lang: str, before: str = "") -> str:
