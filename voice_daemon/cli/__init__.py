@@ -201,9 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     batch.set_defaults(func=cmd_batch)
 
-    normalize = commands.add_parser("normalize", help="print what the model is fed for a text (figures as words)")
+    normalize = commands.add_parser("normalize", help="print what the model is fed for a text")
     normalize.add_argument("text", nargs="?", help="the text (default: each line of standard input)")
-    normalize.add_argument("--language", help="language code, e.g. en, de, zh-cn (default: synthesis.language)")
+    normalize.add_argument("--language", help="language code, e.g. en, de (default: synthesis.language)")
     normalize.set_defaults(func=cmd_normalize)
 
     voices = commands.add_parser("voices", help="list voices and their status")

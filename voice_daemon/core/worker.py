@@ -206,7 +206,7 @@ class Worker:
         if request.speed is not None:  # a factor on the voice's rate, kept within what XTTS accepts
             params = params.model_copy(update={"speed": min(4.0, max(0.25, params.speed * request.speed))})
         language = request.language or "en"
-        text = speakable(request.text, language, self.config.normalize)  # what the model says, and the cache key
+        text = speakable(request.text, language, self.config.normalize)  # what the model says; the cache key
 
         def take(seed: int | None) -> Iterator[np.ndarray]:
             return self._beating(self.engine.stream(text, language, latents, params, seed, cancel,

@@ -20,7 +20,13 @@ from functools import cache
 
 from babel import Locale
 from babel.dates import get_month_names
-from babel.numbers import format_decimal, get_currency_name, get_decimal_symbol, get_group_symbol
+from babel.numbers import (
+    format_decimal,
+    get_currency_name,
+    get_currency_symbol,
+    get_decimal_symbol,
+    get_group_symbol,
+)
 from babel.units import format_compound_unit, format_unit
 from num2words import CONVERTER_CLASSES, num2words
 
@@ -33,10 +39,24 @@ FULL: tuple[str, ...] = ("en", "de", "fr", "es", "it", "pt", "nl", "pl")
 NUMBERS_ONLY: tuple[str, ...] = ("cs", "ru", "tr", "hu")
 # What each covered language gets (the README's table is written from this).
 COVERAGE: dict[str, tuple[str, ...]] = {
-    **{lang: ("numbers", "ordinals", "percent", "temperature", "times", "dates", "durations", "units",
-              "money", "ranges", "abbreviations") for lang in FULL},
+    **{
+        lang: (
+            "numbers",
+            "ordinals",
+            "percent",
+            "temperature",
+            "times",
+            "dates",
+            "durations",
+            "units",
+            "money",
+            "ranges",
+            "abbreviations",
+        )
+        for lang in FULL
+    },
     **{lang: ("numbers", "percent", "temperature", "times") for lang in NUMBERS_ONLY},
-}  # fmt: skip
+}
 
 log = logging.getLogger(__name__)
 _SPACES = str.maketrans({"\xa0": " ", "\u202f": " "})
@@ -130,7 +150,9 @@ def _number_pattern(lang: str) -> str:
     group = get_group_symbol(_cldr(lang)).translate(_SPACES)
     decimal = get_decimal_symbol(_cldr(lang))
     groups = {re.escape(group)} | ({" ", "\xa0", "\u202f"} if group == " " else set())
-    groups |= {re.escape(".")} if decimal == "," else set()  # "1.000.000" is written where "1 000 000" is the rule
+    groups |= (
+        {re.escape(".")} if decimal == "," else set()
+    )  # "1.000.000" is written where "1 000 000" is the rule
     group_re = "|".join(sorted(groups))
     decimals = re.escape(decimal) + ("" if decimal == "." else r"|\.")
     whole = rf"[1-9]\d{{0,2}}(?:(?:{group_re})\d{{3}})+(?!\d)|\d+"
@@ -146,8 +168,11 @@ def _parts(match: re.Match[str], prefix: str = "") -> tuple[str, str, str]:
 
 def _value(sign: str, whole: str, fraction: str) -> Decimal:
     try:
-        return Decimal(f"{'-' if sign else ''}{whole}.{fraction or '0'}".rstrip("0").rstrip(".") or "0") \
-            if fraction else Decimal(f"{'-' if sign else ''}{whole}")
+        return (
+            Decimal(f"{'-' if sign else ''}{whole}.{fraction or '0'}".rstrip("0").rstrip(".") or "0")
+            if fraction
+            else Decimal(f"{'-' if sign else ''}{whole}")
+        )
     except InvalidOperation:
         return Decimal(0)
 
@@ -209,46 +234,100 @@ def _number_rule(lang: str) -> Rule:
 # -- units, percent, temperature ----------------------------------------------------------------
 
 _UNITS: dict[str, str] = {  # written symbol -> CLDR unit
-    "°C": "temperature-celsius", "° C": "temperature-celsius", "℃": "temperature-celsius",
-    "°F": "temperature-fahrenheit", "° F": "temperature-fahrenheit", "℉": "temperature-fahrenheit",
-    "°": "angle-degree", "%": "concentr-percent", "‰": "concentr-permille", "ppm": "concentr-part-per-1e6",
-    "W": "power-watt", "kW": "power-kilowatt", "MW": "power-megawatt", "kWh": "energy-kilowatt-hour",
-    "V": "electric-volt", "mA": "electric-milliampere", "A": "electric-ampere",
-    "km/h": "speed-kilometer-per-hour", "m/s": "speed-meter-per-second", "mph": "speed-mile-per-hour",
-    "km": "length-kilometer", "m": "length-meter", "cm": "length-centimeter", "mm": "length-millimeter",
-    "kg": "mass-kilogram", "g": "mass-gram", "mg": "mass-milligram", "l": "volume-liter", "L": "volume-liter",
-    "ml": "volume-milliliter", "m³": "volume-cubic-meter", "m²": "area-square-meter",
-    "hPa": "pressure-hectopascal", "mbar": "pressure-millibar", "lx": "light-lux",
-    "h": "duration-hour", "min": "duration-minute", "s": "duration-second", "ms": "duration-millisecond",
-    "µg/m³": "mass-microgram/volume-cubic-meter", "μg/m³": "mass-microgram/volume-cubic-meter",
-}  # fmt: skip
+    "°C": "temperature-celsius",
+    "° C": "temperature-celsius",
+    "℃": "temperature-celsius",
+    "°F": "temperature-fahrenheit",
+    "° F": "temperature-fahrenheit",
+    "℉": "temperature-fahrenheit",
+    "°": "angle-degree",
+    "%": "concentr-percent",
+    "‰": "concentr-permille",
+    "ppm": "concentr-part-per-1e6",
+    "W": "power-watt",
+    "kW": "power-kilowatt",
+    "MW": "power-megawatt",
+    "kWh": "energy-kilowatt-hour",
+    "V": "electric-volt",
+    "mA": "electric-milliampere",
+    "A": "electric-ampere",
+    "km/h": "speed-kilometer-per-hour",
+    "m/s": "speed-meter-per-second",
+    "mph": "speed-mile-per-hour",
+    "km": "length-kilometer",
+    "m": "length-meter",
+    "cm": "length-centimeter",
+    "mm": "length-millimeter",
+    "kg": "mass-kilogram",
+    "g": "mass-gram",
+    "mg": "mass-milligram",
+    "l": "volume-liter",
+    "L": "volume-liter",
+    "ml": "volume-milliliter",
+    "m³": "volume-cubic-meter",
+    "m²": "area-square-meter",
+    "hPa": "pressure-hectopascal",
+    "mbar": "pressure-millibar",
+    "lx": "light-lux",
+    "h": "duration-hour",
+    "min": "duration-minute",
+    "s": "duration-second",
+    "ms": "duration-millisecond",
+    "µg/m³": "mass-microgram/volume-cubic-meter",
+    "μg/m³": "mass-microgram/volume-cubic-meter",
+}
 _LIGHT_UNITS = {"%", "°C", "° C", "℃", "°F", "° F", "℉", "°"}  # the only units for the numbers-only languages
 # Units CLDR does not name, by CLDR plural category ("other" stands in for the missing ones).
 _EXTRA_UNITS: dict[str, dict[str, dict[str, str]]] = {
     "Wh": {
-        "en": {"one": "watt-hour", "other": "watt-hours"}, "de": {"other": "Wattstunden", "one": "Wattstunde"},
-        "fr": {"one": "wattheure", "other": "wattheures"}, "es": {"one": "vatio hora", "other": "vatios hora"},
-        "it": {"one": "wattora", "other": "wattora"}, "pt": {"one": "watt-hora", "other": "watts-hora"},
-        "nl": {"other": "wattuur"}, "pl": {"one": "watogodzina", "few": "watogodziny", "other": "watogodzin"},
+        "en": {"one": "watt-hour", "other": "watt-hours"},
+        "de": {"other": "Wattstunden", "one": "Wattstunde"},
+        "fr": {"one": "wattheure", "other": "wattheures"},
+        "es": {"one": "vatio hora", "other": "vatios hora"},
+        "it": {"one": "wattora", "other": "wattora"},
+        "pt": {"one": "watt-hora", "other": "watts-hora"},
+        "nl": {"other": "wattuur"},
+        "pl": {"one": "watogodzina", "few": "watogodziny", "other": "watogodzin"},
     },
     "dB": {
-        "en": {"one": "decibel", "other": "decibels"}, "de": {"other": "Dezibel"},
-        "fr": {"one": "décibel", "other": "décibels"}, "es": {"one": "decibelio", "other": "decibelios"},
-        "it": {"other": "decibel"}, "pt": {"one": "decibel", "other": "decibéis"}, "nl": {"other": "decibel"},
+        "en": {"one": "decibel", "other": "decibels"},
+        "de": {"other": "Dezibel"},
+        "fr": {"one": "décibel", "other": "décibels"},
+        "es": {"one": "decibelio", "other": "decibelios"},
+        "it": {"other": "decibel"},
+        "pt": {"one": "decibel", "other": "decibéis"},
+        "nl": {"other": "decibel"},
         "pl": {"one": "decybel", "few": "decybele", "other": "decybeli"},
     },
-}  # fmt: skip
+}
 # Units whose noun is feminine, where the word for 1 agrees ("eine Stunde", "une heure", "una hora").
 _FEMININE = {
-    "de": {"duration-hour", "duration-minute", "duration-second", "duration-millisecond", "energy-kilowatt-hour",
-           "speed-mile-per-hour", "Wh"},
-    "fr": {"duration-hour", "duration-minute", "duration-second", "duration-millisecond", "energy-kilowatt-hour",
-           "Wh"},
-    "es": {"duration-hour"}, "pt": {"duration-hour"},
-}  # fmt: skip
+    "de": {
+        "duration-hour",
+        "duration-minute",
+        "duration-second",
+        "duration-millisecond",
+        "energy-kilowatt-hour",
+        "speed-mile-per-hour",
+        "Wh",
+    },
+    "fr": {
+        "duration-hour",
+        "duration-minute",
+        "duration-second",
+        "duration-millisecond",
+        "energy-kilowatt-hour",
+        "Wh",
+    },
+    "es": {"duration-hour"},
+    "pt": {"duration-hour"},
+}
 _ONE_BEFORE_NOUN = {  # the word for 1 before a noun: (ending, masculine, feminine)
-    "de": ("eins", "ein", "eine"), "fr": ("un", "un", "une"), "es": ("uno", "un", "una"),
-    "it": ("uno", "un", "una"), "pt": ("um", "um", "uma"),
+    "de": ("eins", "ein", "eine"),
+    "fr": ("un", "un", "une"),
+    "es": ("uno", "un", "una"),
+    "it": ("uno", "un", "una"),
+    "pt": ("um", "um", "uma"),
 }
 
 
@@ -260,7 +339,9 @@ def unit_phrase(value: Decimal, words: str, unit: str, lang: str) -> str:
         return f"{words} {forms.get(Locale.parse(_cldr(lang)).plural_form(abs(value)), forms['other'])}"
     if "/" in unit:
         numerator, denominator = unit.split("/")
-        phrase = format_compound_unit(value, numerator, denominator_unit=denominator, length="long", locale=_cldr(lang))
+        phrase = format_compound_unit(
+            value, numerator, denominator_unit=denominator, length="long", locale=_cldr(lang)
+        )
     else:
         phrase = format_unit(value, unit, length="long", locale=_cldr(lang))
     number = format_decimal(value, locale=_cldr(lang))
@@ -270,7 +351,7 @@ def unit_phrase(value: Decimal, words: str, unit: str, lang: str) -> str:
 
 
 def _agree(words: str, unit: str, lang: str) -> str:
-    """"eins Stunde" -> "eine Stunde", "veintiuno grados" -> "veintiún grados"."""
+    """ "eins Stunde" -> "eine Stunde", "veintiuno grados" -> "veintiún grados"."""
     if lang not in _ONE_BEFORE_NOUN:
         return words
     ending, masculine, feminine = _ONE_BEFORE_NOUN[lang]
@@ -319,9 +400,14 @@ _RANGE_WORD = {"en": "to", "de": "bis", "fr": "à", "es": "a", "it": "a", "pt": 
 
 
 def _range_rule(lang: str) -> Rule:
-    """"20–25 °C" -> "twenty to twenty-five degrees Celsius"; the unit agrees with the second figure."""
-    first, second = _named(_number_pattern(lang), "a_"), _named(_number_pattern(lang).replace(_NOT_AFTER, ""), "b_")
-    pattern = rf"{first}\s?(?:–|—|-(?=\d)|\s-\s)\s?{second}(?:\s?(?P<unit>{_unit_alternatives(lang)})(?![\w/²³]))?"
+    """ "20–25 °C" -> "twenty to twenty-five degrees Celsius"; the unit agrees with the second figure."""
+    first, second = (
+        _named(_number_pattern(lang), "a_"),
+        _named(_number_pattern(lang).replace(_NOT_AFTER, ""), "b_"),
+    )
+    pattern = (
+        rf"{first}\s?(?:–|—|-(?=\d)|\s-\s)\s?{second}(?:\s?(?P<unit>{_unit_alternatives(lang)})(?![\w/²³]))?"
+    )
 
     def replace(match: re.Match[str]) -> str:
         low = decimal_words(*_parts(match, "a_"), lang)
@@ -336,27 +422,41 @@ def _range_rule(lang: str) -> Rule:
 
 # -- money ----------------------------------------------------------------------------------------
 
-_CURRENCIES = {"€": "EUR", "$": "USD", "US$": "USD", "£": "GBP", "CHF": "CHF", "Fr.": "CHF", "EUR": "EUR",
-               "USD": "USD", "GBP": "GBP"}  # fmt: skip
+_CURRENCIES = {
+    "€": "EUR",
+    "$": "USD",
+    "US$": "USD",
+    "£": "GBP",
+    "CHF": "CHF",
+    "Fr.": "CHF",
+    "EUR": "EUR",
+    "USD": "USD",
+    "GBP": "GBP",
+}
 
 
 def _money_rule(lang: str) -> Rule:
-    symbols = "|".join(re.escape(s) for s in sorted(_CURRENCIES, key=len, reverse=True))
+    currencies = {
+        **_CURRENCIES,
+        **{get_currency_symbol(code, locale=_cldr(lang)): code for code in {*_CURRENCIES.values()}},
+    }
+    symbols = "|".join(re.escape(s) for s in sorted(currencies, key=len, reverse=True))
     number = _number_pattern(lang)
-    cents = r"(?:[.,](?P<dash>[-–]{1,2}))?"
-    pattern = rf"(?:(?P<pre>{symbols})\s?{_named(number, 'p_')}{cents}|{number}{cents.replace('dash', 'dash2')}" \
-        rf"\s?(?P<post>{symbols}))(?![\w])"
+    after_symbol = _named(number.replace(_NOT_AFTER, ""), "p_")
+    dash = r"(?:[.,][-–]{1,2})?"  # "12,-- €": no cents
+    before = rf"(?<![\w$€£])(?P<pre>{symbols})\s?{after_symbol}{dash}"
+    pattern = rf"(?:{before}|{number}{dash}\s?(?P<post>{symbols}))(?!\w)"
 
     def replace(match: re.Match[str]) -> str:
         prefix = "p_" if match.group("pre") else ""
         sign, whole, fraction = _parts(match, prefix)
-        return money_words(sign, whole, fraction, _CURRENCIES[match.group("pre") or match.group("post")], lang)
+        return money_words(sign, whole, fraction, currencies[match.group("pre") or match.group("post")], lang)
 
     return _sub(pattern, replace)
 
 
 def money_words(sign: str, whole: str, fraction: str, currency: str, lang: str) -> str:
-    """"19,99 €" -> "neunzehn Euro und neunundneunzig Cent" (num2words where it knows the currency)."""
+    """ "19,99 €" -> "neunzehn Euro und neunundneunzig Cent" (num2words where it knows the currency)."""
     cents = int((fraction + "00")[:2]) if fraction else 0
     minus = f"{_minus(lang)} " if sign else ""
     converter = CONVERTER_CLASSES[lang]
@@ -368,11 +468,15 @@ def money_words(sign: str, whole: str, fraction: str, currency: str, lang: str) 
         return minus + (f"{main} {cardinal(cents, lang)}" if cents else main)
     if cents:
         try:
-            return minus + num2words(Decimal(f"{amount}.{cents:02d}"), lang=lang, to="currency", currency=currency)
+            return minus + num2words(
+                Decimal(f"{amount}.{cents:02d}"), lang=lang, to="currency", currency=currency
+            )
         except (NotImplementedError, TypeError, ValueError, KeyError):
             pass
     main = f"{_agree(cardinal(amount, lang), currency, lang)} {converter.pluralize(amount, forms[0])}"
-    return minus + (f"{main} {cardinal(cents, lang)} {converter.pluralize(cents, forms[1])}" if cents else main)
+    return minus + (
+        f"{main} {cardinal(cents, lang)} {converter.pluralize(cents, forms[1])}" if cents else main
+    )
 
 
 # -- times ----------------------------------------------------------------------------------------
@@ -381,16 +485,20 @@ _MERIDIEM = r"(?P<meridiem>[ap]\.\s?m\.|[ap]m\b|[AP]\.?M\.?(?![\w]))"
 
 
 def _time_rule(lang: str) -> Rule:
-    """"07:30", "7:30 pm", "19h30" (fr), "7.30 Uhr" (de); seconds are read too."""
-    clock = r"(?<![\w.:,])(?P<hour>[01]?\d|2[0-4])(?P<mark>:|\.(?=\d\d\s?(?:Uhr|h)\b))(?P<minute>[0-5]\d)" \
+    """ "07:30", "7:30 pm", "19h30" (fr), "7.30 Uhr" (de); seconds are read too."""
+    clock = (
+        r"(?<![\w.:,])(?P<hour>[01]?\d|2[0-4])(?P<mark>:|\.(?=\d\d\s?(?:Uhr|h)\b))(?P<minute>[0-5]\d)"
         r"(?::(?P<second>[0-5]\d))?(?!\d)"
+    )
     patterns = [rf"{clock}(?:\s?{_MERIDIEM})?(?P<uhr>\s?Uhr\b)?"]
     if lang == "en":
         patterns.append(rf"(?<![\w.:,])(?P<hour2>1[0-2]|0?\d)\s?{_MERIDIEM.replace('meridiem', 'meridiem2')}")
     if lang == "de":
         patterns.append(r"(?<![\w.:,])(?P<hour4>[01]?\d|2[0-4])\s?Uhr\b(?:\s(?P<minute4>[0-5]?\d)\b)?")
     if lang == "fr":
-        patterns.append(r"(?<![\w.:,])(?P<hour3>[01]?\d|2[0-4])\s?h\s?(?P<minute3>[0-5]\d)?(?![\d\w])(?!\s?min)")
+        patterns.append(
+            r"(?<![\w.:,])(?P<hour3>[01]?\d|2[0-4])\s?h\s?(?P<minute3>[0-5]\d)?(?![\d\w])(?!\s?min)"
+        )
     compiled = [re.compile(p) for p in patterns]
 
     def replace(match: re.Match[str]) -> str:
@@ -399,8 +507,10 @@ def _time_rule(lang: str) -> Rule:
         minute = int(groups.get("minute") or groups.get("minute3") or groups.get("minute4") or 0)
         meridiem = groups.get("meridiem") or groups.get("meridiem2")
         words = clock_words(hour, minute, lang, meridiem, _word_before(match))
-        if groups.get("second"):
-            words += f" {unit_phrase(Decimal(groups['second']), cardinal(int(groups['second']), lang), 'duration-second', lang)}"
+        if words.endswith(".") and match.string.startswith(".", match.end()):
+            words = words[:-1]  # "at 7 pm." -> "at seven p.m."
+        if second := groups.get("second"):
+            words += f" {unit_phrase(Decimal(second), cardinal(int(second), lang), 'duration-second', lang)}"
         return words
 
     def rule(text: str) -> str:
@@ -421,13 +531,17 @@ def clock_words(hour: int, minute: int, lang: str, meridiem: str | None = None, 
     if lang == "en":
         return _clock_en(hour, minute, meridiem)
     if lang == "de":
-        return f"{'ein' if hour == 1 else cardinal(hour, lang)} Uhr" + (f" {cardinal(minute, lang)}" if minute else "")
+        return f"{'ein' if hour == 1 else cardinal(hour, lang)} Uhr" + (
+            f" {cardinal(minute, lang)}" if minute else ""
+        )
     if lang == "fr":
         head = unit_phrase(Decimal(hour), cardinal(hour, lang), "duration-hour", lang)
         return head + (f" {cardinal(minute, lang)}" if minute else "")
     if lang == "pl":
         return _clock_pl(hour, minute, before)
-    hour_words = _agree(cardinal(hour, lang), "duration-hour", lang) if lang in ("es", "pt") else cardinal(hour, lang)
+    hour_words = (
+        _agree(cardinal(hour, lang), "duration-hour", lang) if lang in ("es", "pt") else cardinal(hour, lang)
+    )
     if lang == "pt" and hour_words.endswith("dois"):
         hour_words = hour_words[:-4] + "duas"
     if lang == "nl":
@@ -463,7 +577,9 @@ def _adjective_ending(word: str, ending: str) -> str:
     if word.endswith("y"):
         return word[:-1] + ending
     if word.endswith("i"):
-        return word[:-1] + ("i" + ending if ending.startswith(("e", "a")) and not word.endswith("gi") else ending)
+        return word[:-1] + (
+            "i" + ending if ending.startswith(("e", "a")) and not word.endswith("gi") else ending
+        )
     return word
 
 
@@ -534,8 +650,13 @@ def _month_date_rule(lang: str) -> Rule:
 def month_numbers(lang: str) -> dict[str, int]:
     """Every CLDR month name of ``lang`` (wide and abbreviated, in a date and standing alone), lower
     case, to its number."""
-    return {name.lower().rstrip("."): number for context in ("format", "stand-alone") for width in ("wide", "abbreviated")
-            for number, name in get_month_names(width, context, locale=_cldr(lang)).items() if len(name.rstrip(".")) > 2}  # fmt: skip
+    return {
+        name.lower().rstrip("."): number
+        for context in ("format", "stand-alone")
+        for width in ("wide", "abbreviated")
+        for number, name in get_month_names(width, context, locale=_cldr(lang)).items()
+        if len(name.rstrip(".")) > 2
+    }
 
 
 def _month_name(month: int, lang: str) -> str:
@@ -569,7 +690,22 @@ def year_words(year: int, lang: str) -> str:
     return cardinal(year, lang)
 
 
-_GERMAN_DATIVE = {"am", "vom", "zum", "im", "beim", "dem", "den", "ab", "seit", "bis", "zur", "des", "vor", "nach"}
+_GERMAN_DATIVE = {
+    "am",
+    "vom",
+    "zum",
+    "im",
+    "beim",
+    "dem",
+    "den",
+    "ab",
+    "seit",
+    "bis",
+    "zur",
+    "des",
+    "vor",
+    "nach",
+}
 _GERMAN_WEAK = {"der", "die", "das", "diese", "dieser", "jede", "jeder"}
 
 
@@ -584,13 +720,17 @@ def german_ordinal(value: int, before: str) -> str:
 # -- ordinals ---------------------------------------------------------------------------------------
 
 _ORDINAL_SUFFIX = {
-    "en": r"(?:st|nd|rd|th)", "fr": r"(?P<fem>re|ère)|er|e|ème|eme", "es": r"\.?(?:º|o|(?P<fem>ª|a))",
-    "it": r"(?:º|(?P<fem>ª))", "pt": r"\.?(?:º|(?P<fem>ª))", "nl": r"(?:ste|de|e)",
-}  # fmt: skip
+    "en": r"(?:st|nd|rd|th)",
+    "fr": r"(?P<fem>re|ère)|er|e|ème|eme",
+    "es": r"\.?(?:º|o|(?P<fem>ª|a))",
+    "it": r"(?:º|(?P<fem>ª))",
+    "pt": r"\.?(?:º|(?P<fem>ª))",
+    "nl": r"(?:ste|de|e)",
+}
 
 
 def _ordinal_rule(lang: str) -> Rule:
-    """"3rd", "1er", "1.º", "2e"; in German and Polish "24." before a month name or after an article."""
+    """ "3rd", "1er", "1.º", "2e"; in German and Polish "24." before a month name or after an article."""
     if lang in ("de", "pl"):
         return _dotted_ordinal_rule(lang)
     pattern = rf"(?<![\w.,])(?P<n>\d+)(?:{_ORDINAL_SUFFIX[lang]})(?![\w])"
@@ -610,8 +750,10 @@ def _ordinal_rule(lang: str) -> Rule:
 def _dotted_ordinal_rule(lang: str) -> Rule:
     months = "|".join(re.escape(name) for name in sorted(month_numbers(lang), key=len, reverse=True))
     articles = "|".join(sorted(_GERMAN_DATIVE | _GERMAN_WEAK)) if lang == "de" else "w|we|od|do|na|po"
-    pattern = rf"(?P<article>\b(?i:{articles})\s+)(?P<n>\d{{1,3}})\.(?=\s+\w)" \
+    pattern = (
+        rf"(?P<article>\b(?i:{articles})\s+)(?P<n>\d{{1,3}})\.(?=\s+\w)"
         rf"|(?<![\w.,])(?P<m>\d{{1,2}})\.(?=\s+(?i:{months})\b)"
+    )
     compiled = re.compile(pattern)
 
     def replace(match: re.Match[str]) -> str:
@@ -628,25 +770,91 @@ def _dotted_ordinal_rule(lang: str) -> Rule:
 # -- abbreviations --------------------------------------------------------------------------------
 
 ABBREVIATIONS: dict[str, dict[str, str]] = {  # what CLDR does not list: common written abbreviations
-    "en": {"approx.": "approximately", "ca.": "circa", "e.g.": "for example", "i.e.": "that is",
-           "etc.": "et cetera", "vs.": "versus", "no.": "number"},
-    "de": {"ca.": "circa", "z.B.": "zum Beispiel", "z. B.": "zum Beispiel", "bzw.": "beziehungsweise",
-           "usw.": "und so weiter", "Nr.": "Nummer", "inkl.": "inklusive", "evtl.": "eventuell",
-           "ggf.": "gegebenenfalls", "d.h.": "das heißt", "d. h.": "das heißt", "u.a.": "unter anderem",
-           "max.": "maximal", "Std.": "Stunden"},
-    "fr": {"env.": "environ", "ca.": "environ", "etc.": "et cetera", "M.": "Monsieur", "Mme": "Madame",
-           "Mlle": "Mademoiselle", "n°": "numéro", "p.ex.": "par exemple", "p. ex.": "par exemple"},
-    "es": {"aprox.": "aproximadamente", "ca.": "aproximadamente", "etc.": "etcétera", "Sr.": "señor",
-           "Sra.": "señora", "Dr.": "doctor", "n.º": "número", "p.ej.": "por ejemplo", "p. ej.": "por ejemplo"},
-    "it": {"ca.": "circa", "ecc.": "eccetera", "Sig.": "signor", "Sig.ra": "signora", "n.": "numero",
-           "es.": "esempio"},
-    "pt": {"aprox.": "aproximadamente", "ca.": "cerca de", "etc.": "etcétera", "Sr.": "senhor",
-           "Sra.": "senhora", "n.º": "número", "p.ex.": "por exemplo", "p. ex.": "por exemplo"},
-    "nl": {"ca.": "circa", "bijv.": "bijvoorbeeld", "o.a.": "onder andere", "enz.": "enzovoort",
-           "nr.": "nummer", "dhr.": "de heer", "mevr.": "mevrouw"},
-    "pl": {"ok.": "około", "np.": "na przykład", "itd.": "i tak dalej", "itp.": "i tym podobne",
-           "godz.": "godzina", "nr": "numer", "tzw.": "tak zwany", "ul.": "ulica"},
-}  # fmt: skip
+    "en": {
+        "approx.": "approximately",
+        "ca.": "circa",
+        "e.g.": "for example",
+        "i.e.": "that is",
+        "etc.": "et cetera",
+        "vs.": "versus",
+        "no.": "number",
+    },
+    "de": {
+        "ca.": "circa",
+        "z.B.": "zum Beispiel",
+        "z. B.": "zum Beispiel",
+        "bzw.": "beziehungsweise",
+        "usw.": "und so weiter",
+        "Nr.": "Nummer",
+        "inkl.": "inklusive",
+        "evtl.": "eventuell",
+        "ggf.": "gegebenenfalls",
+        "d.h.": "das heißt",
+        "d. h.": "das heißt",
+        "u.a.": "unter anderem",
+        "max.": "maximal",
+        "Std.": "Stunden",
+    },
+    "fr": {
+        "env.": "environ",
+        "ca.": "environ",
+        "etc.": "et cetera",
+        "M.": "Monsieur",
+        "Mme": "Madame",
+        "Mlle": "Mademoiselle",
+        "n°": "numéro",
+        "p.ex.": "par exemple",
+        "p. ex.": "par exemple",
+    },
+    "es": {
+        "aprox.": "aproximadamente",
+        "ca.": "aproximadamente",
+        "etc.": "etcétera",
+        "Sr.": "señor",
+        "Sra.": "señora",
+        "Dr.": "doctor",
+        "n.º": "número",
+        "p.ej.": "por ejemplo",
+        "p. ej.": "por ejemplo",
+    },
+    "it": {
+        "ca.": "circa",
+        "ecc.": "eccetera",
+        "Sig.": "signor",
+        "Sig.ra": "signora",
+        "n.": "numero",
+        "es.": "esempio",
+    },
+    "pt": {
+        "aprox.": "aproximadamente",
+        "ca.": "cerca de",
+        "etc.": "etcétera",
+        "Sr.": "senhor",
+        "Sra.": "senhora",
+        "n.º": "número",
+        "p.ex.": "por exemplo",
+        "p. ex.": "por exemplo",
+    },
+    "nl": {
+        "ca.": "circa",
+        "bijv.": "bijvoorbeeld",
+        "o.a.": "onder andere",
+        "enz.": "enzovoort",
+        "nr.": "nummer",
+        "dhr.": "de heer",
+        "mevr.": "mevrouw",
+    },
+    "pl": {
+        "ok.": "około",
+        "np.": "na przykład",
+        "itd.": "i tak dalej",
+        "itp.": "i tym podobne",
+        "godz.": "godzina",
+        "nr": "numer",
+        "tzw.": "tak zwany",
+        "ul.": "ulica",
+    },
+}
 
 
 def _abbreviation_rule(lang: str) -> Rule:

@@ -30,13 +30,15 @@ _SENTENCE_END = re.compile(r"""[.!?…؟।]+["'”’»)\]]*(?=\s|$)|[。！？
 _ABBREVIATION = re.compile(r"(?:^|\s)[A-Z][a-z]{0,2}\.$")
 # Abbreviations that never end a sentence (lower case; the full stop left off).
 _NEVER_LAST = frozenset({
-    "ca", "approx", "e.g", "i.e", "vs", "cf", "bzw", "z.b", "vgl", "ggf", "evtl", "inkl", "zzgl", "u.a", "d.h",
-    "env", "p.ex", "aprox", "p.ej", "ecc", "bijv", "o.a", "np", "tzw", "godz", "sig", "n.º",
-})  # fmt: skip
+    "ca", "approx", "e.g", "i.e", "vs", "cf", "bzw", "z.b", "vgl", "ggf", "evtl", "inkl", "zzgl", "u.a",
+    "d.h", "env", "p.ex", "aprox", "p.ej", "ecc", "bijv", "o.a", "np", "tzw", "godz", "sig", "n.º",
+})
 _BEFORE_FIGURE = frozenset({"no", "nr", "n", "ok"})  # "No. 5", "ok. 20" (Polish: about); "I said no." ends
 # Words after which a figure with a full stop is an ordinal ("am 24.", "im 3. Stock").
-_ORDINAL_ARTICLES = frozenset({"am", "im", "vom", "zum", "zur", "beim", "der", "die", "das", "dem", "den", "des",
-                               "ab", "bis", "seit", "w", "we", "od", "do", "na", "po"})  # fmt: skip
+_ORDINAL_ARTICLES = frozenset({
+    "am", "im", "vom", "zum", "zur", "beim", "der", "die", "das", "dem", "den", "des", "ab", "bis", "seit",
+    "w", "we", "od", "do", "na", "po",
+})
 _UNDECIDED = frozenset({"a.m", "p.m"})  # a time marker ends a sentence only before a capital
 _CLAUSE_END = re.compile(r"(?<=[,;:，、：；،—–])\s*")
 
@@ -88,7 +90,7 @@ def _sentence_ends(text: str) -> list[int]:
 
 def _goes_on(text: str, end: int) -> bool:
     """Whether the sentence goes on past the full stop just before ``end``."""
-    words = text[:end - 1].split()
+    words = text[: end - 1].split()
     last = words[-1].lower() if words else ""
     following = text[end:].split(maxsplit=1)
     after = following[0] if following else ""
@@ -116,9 +118,9 @@ def _month_names() -> frozenset[str]:
     """Month names (CLDR) of the languages that write ordinals with a full stop, lower case."""
     from babel.dates import get_month_names
 
-    return frozenset(name.lower() for lang in ("de", "pl", "cs", "hu", "tr", "nl", "en")
-                     for context in ("format", "stand-alone")
-                     for name in get_month_names("wide", context, locale=lang).values())  # fmt: skip
+    languages, contexts = ("de", "pl", "cs", "hu", "tr", "nl", "en"), ("format", "stand-alone")
+    names = (get_month_names("wide", context, locale=lang) for lang in languages for context in contexts)
+    return frozenset(name.lower() for group in names for name in group.values())
 
 
 def _sentences(text: str) -> list[str]:
