@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 
 from babel import Locale
 from babel.dates import get_month_names
@@ -95,6 +95,7 @@ _LARGEST = 10**15
 _MINUS_WORD = {"it": "meno"}  # num2words has none for Italian
 
 
+@lru_cache(maxsize=4096)
 def cardinal(value: int, lang: str) -> str:
     """The words for a whole number (negative ones with the language's minus word)."""
     if value < 0:
@@ -104,6 +105,7 @@ def cardinal(value: int, lang: str) -> str:
     return num2words(value, lang=lang)
 
 
+@lru_cache(maxsize=1024)
 def ordinal(value: int, lang: str) -> str:
     """The words for an ordinal ("third", "dritte"); the cardinal where num2words knows none."""
     try:
