@@ -683,13 +683,12 @@ def date_words(day: int, month: int, year: int | None, lang: str, before: str = 
 
 
 def year_words(year: int, lang: str) -> str:
-    """A year as it is said: "twenty twenty-six"; Polish dates say the year as an ordinal ("roku")."""
-    if lang == "en":
-        return num2words(year, lang="en", to="year")
+    """A year as num2words says one ("twenty twenty-six", "neunzehnhundertneunundneunzig"); Polish
+    dates say it as an ordinal in the genitive ("dwa tysiące dwudziestego szóstego roku")."""
     if lang == "pl":
         words = ordinal(year, "pl").split()
         return " ".join([*words[:-2], *(_adjective_ending(w, "ego") for w in words[-2:])]) + " roku"
-    return cardinal(year, lang)
+    return num2words(year, lang=lang, to="year")
 
 
 _GERMAN_DATIVE = {
