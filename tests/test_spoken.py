@@ -84,6 +84,8 @@ TABLE = [
     ("de", "12 km/h", "zwölf Kilometer pro Stunde"),
     ("de", "19,99 €", "neunzehn Euro und neunundneunzig Cent"),
     ("de", "5 €", "fünf Euro"),
+    ("de", "0,32 €/kWh", "null Euro und zweiunddreißig Cent pro Kilowattstunde"),
+    ("en", "$3.99/l", "three dollars, ninety-nine cents per liter"),
     ("de", "CHF 12.50", "zwölf Schweizer Franken fünfzig"),
     ("de", "$3", "drei Dollar"),
     ("de", "20–25 °C", "zwanzig bis fünfundzwanzig Grad Celsius"),
@@ -293,6 +295,7 @@ def _figures(language: str, rng: random.Random) -> list[str]:
             written += [
                 format_currency(abs(value), code, locale=locale) for code in ("EUR", "USD", "GBP", "CHF")
             ]
+            written.append(format_currency(rng.uniform(0, 2), "EUR", locale=locale) + rng.choice(["/kWh", "/l"]))
             written += [
                 f"{number} {unit}"
                 for unit in (

@@ -447,12 +447,17 @@ def _money_rule(lang: str) -> Rule:
     after_symbol = _named(number.replace(_NOT_AFTER, ""), "p_")
     dash = r"(?:[.,][-–]{1,2})?"  # "12,-- €": no cents
     before = rf"(?<![\w$€£])(?P<pre>{symbols})\s?{after_symbol}{dash}"
-    pattern = rf"(?:{before}|{number}{dash}\s?(?P<post>{symbols}))(?!\w)"
+    per = "|".join(re.escape(s) for s in sorted(_UNITS, key=len, reverse=True) if "/" not in _UNITS[s])
+    pattern = rf"(?:{before}|{number}{dash}\s?(?P<post>{symbols}))(?:\s?/\s?(?P<per>{per})(?![\w/²³]))?(?!\w)"
 
     def replace(match: re.Match[str]) -> str:
         prefix = "p_" if match.group("pre") else ""
         sign, whole, fraction = _parts(match, prefix)
-        return money_words(sign, whole, fraction, currencies[match.group("pre") or match.group("post")], lang)
+        words = money_words(sign, whole, fraction, currencies[match.group("pre") or match.group("post")], lang)
+        if not match.group("per"):
+            return words
+        unit = _unit_id(match.group("per"))  # "0,32 €/kWh": "... pro Kilowattstunde"
+        return format_compound_unit("X", denominator_unit=unit, length="long", locale=_cldr(lang)).replace("X", words)
 
     return _sub(pattern, replace)
 
