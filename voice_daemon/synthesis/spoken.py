@@ -799,7 +799,6 @@ ABBREVIATIONS: dict[str, dict[str, str]] = {  # what CLDR does not list: common 
         "d. h.": "das heißt",
         "u.a.": "unter anderem",
         "max.": "maximal",
-        "Std.": "Stunden",
     },
     "fr": {
         "env.": "environ",
