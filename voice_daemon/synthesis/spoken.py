@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache, lru_cache
 
 from babel import Locale
@@ -60,7 +60,6 @@ COVERAGE: dict[str, tuple[str, ...]] = {
 
 log = logging.getLogger(__name__)
 _SPACES = str.maketrans({"\xa0": " ", "\u202f": " "})
-_DIGIT = r"[0-9]"
 
 
 def spoken_form(text: str, language: str) -> str:
@@ -169,14 +168,8 @@ def _parts(match: re.Match[str], prefix: str = "") -> tuple[str, str, str]:
 
 
 def _value(sign: str, whole: str, fraction: str) -> Decimal:
-    try:
-        return (
-            Decimal(f"{'-' if sign else ''}{whole}.{fraction or '0'}".rstrip("0").rstrip(".") or "0")
-            if fraction
-            else Decimal(f"{'-' if sign else ''}{whole}")
-        )
-    except InvalidOperation:
-        return Decimal(0)
+    """The number as written, visible decimals kept: CLDR's plural rules count them ("1,0 Liter")."""
+    return Decimal(f"{'-' if sign else ''}{whole}{'.' + fraction if fraction else ''}")
 
 
 def _named(pattern: str, prefix: str) -> str:
