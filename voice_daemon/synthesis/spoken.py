@@ -151,9 +151,8 @@ def _number_pattern(lang: str) -> str:
     group = get_group_symbol(_cldr(lang)).translate(_SPACES)
     decimal = get_decimal_symbol(_cldr(lang))
     groups = {re.escape(group)} | ({" ", "\xa0", "\u202f"} if group == " " else set())
-    groups |= (
-        {re.escape(".")} if decimal == "," else set()
-    )  # "1.000.000" is written where "1 000 000" is the rule
+    if decimal == ",":  # "1.000.000" is written where "1 000 000" is the rule, too
+        groups.add(re.escape("."))
     group_re = "|".join(sorted(groups))
     decimals = re.escape(decimal) + ("" if decimal == "." else r"|\.")
     whole = rf"[1-9]\d{{0,2}}(?:(?:{group_re})\d{{3}})+(?!\d)|\d+"
@@ -201,8 +200,8 @@ def _rules(lang: str) -> tuple[Rule, ...]:
     return tuple(rule for rule in passes if rule is not None)
 
 
-def _sub(pattern: str, replace: Callable[[re.Match[str]], str], flags: int = 0) -> Rule:
-    compiled = re.compile(pattern, flags)
+def _sub(pattern: str, replace: Callable[[re.Match[str]], str]) -> Rule:
+    compiled = re.compile(pattern)
     return lambda text: compiled.sub(lambda match: _spaced(match, replace), text)
 
 
