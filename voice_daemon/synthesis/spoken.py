@@ -366,26 +366,21 @@ def _unit_id(symbol: str) -> str:
     return _UNITS.get(symbol, symbol)
 
 
+def _amount(match: re.Match[str], unit: str, lang: str, prefix: str = "") -> str:
+    """The number matched (its groups named with ``prefix``) and its unit, in words."""
+    sign, whole, fraction = _parts(match, prefix)
+    return unit_phrase(_value(sign, whole, fraction), decimal_words(sign, whole, fraction, lang), unit, lang)
+
+
 def _unit_rule(lang: str) -> Rule:
     pattern = rf"{_number_pattern(lang)}\s?(?P<unit>{_unit_alternatives(lang)})(?![\w/²³])"
-
-    def replace(match: re.Match[str]) -> str:
-        sign, whole, fraction = _parts(match)
-        words = decimal_words(sign, whole, fraction, lang)
-        return unit_phrase(_value(sign, whole, fraction), words, _unit_id(match.group("unit")), lang)
-
-    return _sub(pattern, replace)
+    return _sub(pattern, lambda match: _amount(match, _unit_id(match.group("unit")), lang))
 
 
 def _percent_first_rule(lang: str) -> Rule:
     """Turkish writes the percent sign first ("%15": "yüzde on beş")."""
-
-    def replace(match: re.Match[str]) -> str:
-        sign, whole, fraction = _parts(match)
-        words = decimal_words(sign, whole, fraction, lang)
-        return unit_phrase(_value(sign, whole, fraction), words, "concentr-percent", lang)
-
-    return _sub(r"%\s?" + _number_pattern(lang).replace(_NOT_AFTER, ""), replace)
+    pattern = r"%\s?" + _number_pattern(lang).replace(_NOT_AFTER, "")
+    return _sub(pattern, lambda match: _amount(match, "concentr-percent", lang))
 
 
 # -- ranges ---------------------------------------------------------------------------------------
@@ -405,10 +400,8 @@ def _range_rule(lang: str) -> Rule:
 
     def replace(match: re.Match[str]) -> str:
         low = decimal_words(*_parts(match, "a_"), lang)
-        sign, whole, fraction = _parts(match, "b_")
-        high = decimal_words(sign, whole, fraction, lang)
-        if match.group("unit"):
-            high = unit_phrase(_value(sign, whole, fraction), high, _unit_id(match.group("unit")), lang)
+        unit = match.group("unit")
+        high = _amount(match, _unit_id(unit), lang, "b_") if unit else decimal_words(*_parts(match, "b_"), lang)
         return f"{low} {_RANGE_WORD[lang]} {high}"
 
     return _sub(pattern, replace)
