@@ -7,33 +7,33 @@ and every socket connection refused, so a download attempt fails the test.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import socket
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import clips_of
-from voice_daemon.audio import Clip, decode, resample
+from tests.conftest import clips_of, write_config
+from tests.support import speech
+from tests.support.daemonproc import daemon_command
+from tests.support.speech import RATE, at_24k
+from voice_daemon.audio import Clip, decode
+from voice_daemon.errors import ConfigError
 from voice_daemon.quality.asr import Recognizer, word_error_rate
 from voice_daemon.quality.guard import QualityGuard
+from voice_daemon.quality.listening import ListeningServer
+from voice_daemon.quality.ratings import RatingStore
 from voice_daemon.quality.score import score_take
-from voice_daemon.settings import QualitySettings
+from voice_daemon.settings import QualitySettings, load_settings
 from voice_daemon.voices.registry import Voice
 
 MAX_WORD_ERROR = QualitySettings().max_word_error
-RATE = 24_000
-ESPEAK_SENTENCES = (
-    "The garage door is open.",
-    "Dinner is ready, please come to the kitchen.",
-    "The washing machine has finished.",
-    "Someone is at the front door.",
-    "It will rain this afternoon, take an umbrella.",
-    "The living room lights are switched off.",
-)
 
 
 def asr_model() -> Path:
@@ -66,54 +66,7 @@ def recognizer() -> Recognizer:
 
 @pytest.fixture(scope="module")
 def transcripts(corpus: Path) -> dict[Path, str]:
-    """The corpus clips whose LibriSpeech transcripts ship in TRANSCRIPTS.TXT."""
-    lines = (corpus / "TRANSCRIPTS.TXT").read_text(encoding="utf-8").splitlines()
-    found = {}
-    for line in lines:
-        name, text = line.split(" ", 1)
-        found[corpus / name.split("-")[0] / f"{name}.flac"] = text
-    return found
-
-
-def espeak(text: str, folder: Path) -> Clip:
-    path = folder / f"espeak-{abs(hash(text))}.wav"
-    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
-    return decode(path)
-
-
-def at_24k(clip: Clip) -> np.ndarray:
-    return resample(np.asarray(clip.samples, dtype=np.float32), clip.sample_rate, RATE)
-
-
-def noise_sets(corpus: Path, engine, transcripts: dict[Path, str]) -> dict[str, tuple[Clip, str]]:  # noqa: ANN001
-    """Takes that must fail, each with the text it should have said."""
-    rng = np.random.default_rng(7)
-    text = "The garage door is open and the lights in the hall are on."
-    white = rng.normal(0, 0.1, 4 * RATE).astype(np.float32)
-    spectrum = np.fft.rfft(rng.normal(0, 1, 4 * RATE))
-    pink = np.fft.irfft(spectrum / np.sqrt(np.arange(1, len(spectrum) + 1)), 4 * RATE)
-    pink = (0.1 * pink / np.std(pink)).astype(np.float32)
-    near_silence = rng.normal(0, 1e-4, 3 * RATE).astype(np.float32)
-    reversed_speech = {}
-    for i, (path, said) in enumerate(list(transcripts.items())[1:4]):
-        reversed_speech[f"reversed speech {i}"] = (Clip(at_24k(decode(path))[::-1].copy(), RATE), said)
-    four = [at_24k(decode(clips_of(corpus, speaker)[3])) for speaker in ("533", "1998", "2414", "3005")]
-    length = min(len(c) for c in four)
-    babble = np.sum([c[:length] / np.std(c[:length]) for c in four], axis=0)
-    babble = (0.05 * babble / np.std(babble)).astype(np.float32)
-    latents = engine.conditioning([decode(clips_of(corpus, "367")[0])])
-    xtts = {}
-    for seed in (1, 2):
-        take = np.concatenate(list(engine.stream(text, "en", latents, seed=seed)))
-        xtts[f"random-weight XTTS take {seed}"] = (Clip(take, RATE), text)
-    return {
-        "white noise": (Clip(white, RATE), text),
-        "pink noise": (Clip(pink, RATE), text),
-        "near-silence": (Clip(near_silence, RATE), text),
-        **reversed_speech,
-        "babble of 4 talkers": (Clip(babble, RATE), list(transcripts.values())[2]),
-        **xtts,
-    }
+    return speech.transcripts(corpus)
 
 
 def test_the_word_error_rate_counts_word_edits() -> None:
@@ -124,17 +77,24 @@ def test_the_word_error_rate_counts_word_edits() -> None:
     assert word_error_rate("Don't shout", "don’t SHOUT!") == 0
 
 
-def test_clean_corpus_speech_passes(recognizer: Recognizer, transcripts: dict[Path, str], tmp_path: Path) -> None:
-    clean = [(decode(path), text) for path, text in transcripts.items()]
-    clean += [(espeak(text, tmp_path), text) for text in ESPEAK_SENTENCES]
-    rates = [recognizer.hear(clip, text, "en").word_error for clip, text in clean]
-    assert len(rates) == 10 and max(rates) <= MAX_WORD_ERROR / 2, rates
+def test_clean_speech_passes(recognizer: Recognizer, corpus: Path, tmp_path: Path) -> None:
+    librispeech, synthetic = speech.clean_sets(corpus, tmp_path)
+    clean = {**librispeech, **synthetic}
+    assert len(clean) == 14
+    for name, (clip, text) in clean.items():
+        hearing = recognizer.hear(clip, text, "en")
+        report = score_take(clip, None, text, "en", hearing=hearing, max_word_error=MAX_WORD_ERROR)
+        word_error = next(c for c in report.components if c.name == "word_error")
+        assert hearing.word_error < MAX_WORD_ERROR and word_error.score > 0.9, (name, hearing)
+        assert report.score >= 0.5, (name, report.summary())
 
 
 def test_noise_babble_and_random_model_takes_fail(
-    recognizer: Recognizer, corpus: Path, engine, transcripts: dict[Path, str]  # noqa: ANN001
+    recognizer: Recognizer,
+    corpus: Path,
+    engine,  # noqa: ANN001
 ) -> None:
-    sets = noise_sets(corpus, engine, transcripts)
+    sets = {name: take for kind in speech.noise_sets(corpus, engine).values() for name, take in kind.items()}
     assert len(sets) == 9
     for name, (clip, text) in sets.items():
         hearing = recognizer.hear(clip, text, "en")
@@ -155,11 +115,12 @@ def test_the_guard_makes_a_take_again_that_says_the_wrong_words(
 
     def render(asr: bool) -> tuple[list[np.ndarray], dict]:
         takes = [at_24k(decode(wrong)), at_24k(decode(right))]
-        guard = QualityGuard(QualitySettings(enabled=True, asr=asr, asr_model=str(asr_model()), max_retries=1))
+        settings = QualitySettings(enabled=True, asr=asr, asr_model=str(asr_model()), max_retries=1)
+        guard = QualityGuard(settings)
         rendering = guard.render(lambda seed: iter([takes.pop(0)]), voice, text, "en", 1.0, "req")
         return list(rendering.chunks), rendering.facts["quality"]
 
-    unheard_audio, unheard = render(asr=False)
+    _, unheard = render(asr=False)
     assert unheard["takes"] == 1  # without recognition the wrong words pass
     with caplog.at_level(logging.INFO, logger="voice_daemon.quality.guard"):
         chosen, quality = render(asr=True)
@@ -184,3 +145,63 @@ def test_a_steady_noise_tail_fails_the_ending_check(transcripts: dict[Path, str]
 
 def test_an_english_only_model_does_not_check_other_languages(recognizer: Recognizer) -> None:
     assert recognizer.hears("en") and not recognizer.hears("de")
+
+
+def test_the_score_command_reports_the_transcript_and_word_error(
+    home: Path, tiny_model: Path, transcripts: dict[Path, str]
+) -> None:
+    path, text = list(transcripts.items())[3]  # "You don't mean that you thought me so silly."
+    config = write_config(home, tiny_model, f'[quality]\nasr_model = "{asr_model()}"\n')
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    wrong = "You do mean that you told me so, Billy, and 7 more."
+    for said, expected in ((text, 0.0), (wrong, None)):
+        command = daemon_command(
+            "--config", str(config), "score", "--voice", str(path), str(path), "--text", said
+        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "transcript: You don't mean that you thought me so silly." in done.stdout
+        rate = float(done.stdout.split("word error rate: ")[1].split()[0])
+        if expected is not None:
+            assert rate == expected
+        else:  # 3 words of 12 heard otherwise, 3 not heard ("and seven more")
+            assert (
+                rate == 0.5
+                and "said 'You don't mean that you thought me so silly.' instead of" in done.stdout
+            )
+
+
+def test_the_listening_page_serves_what_each_take_was_heard_to_say(
+    recognizer: Recognizer, transcripts: dict[Path, str], tmp_path: Path
+) -> None:
+    store = RatingStore(tmp_path / "ratings.sqlite")
+    path, text = list(transcripts.items())[3]
+    take = store.add_take(decode(path), "v", text)
+    server = ListeningServer(store, "127.0.0.1", 0, recognizer, "en")
+    plain = ListeningServer(store, "127.0.0.1", 0)
+    server.start()
+    plain.start()
+    try:
+        with urllib.request.urlopen(f"{server.url}api/transcript/{take}") as reply:
+            assert json.load(reply) == {"transcript": "You don't mean that you thought me so silly."}
+        with urllib.request.urlopen(f"{plain.url}api/transcript/{take}") as reply:
+            assert json.load(reply) == {"transcript": None}
+        with urllib.request.urlopen(f"{server.url}api/transcript/{'0' * 16}") as reply:
+            assert json.load(reply) == {"transcript": None}
+    finally:
+        server.stop()
+        plain.stop()
+
+
+def test_an_asr_model_folder_is_relative_to_the_base_and_a_name_is_kept(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[paths]\nbase = "srv"\n[quality]\nasr_model = "models/whisper"\n', encoding="utf-8")
+    assert load_settings(config).quality.asr_model == str((tmp_path / "srv" / "models" / "whisper").resolve())
+    config.write_text('[quality]\nasr_model = "base.en"\n', encoding="utf-8")
+    assert load_settings(config).quality.asr_model == "base.en"
+
+
+def test_a_model_name_is_not_downloaded_unless_allowed() -> None:
+    recognizer = Recognizer("tiny.en-not-in-any-cache", allow_download=False)
+    with pytest.raises(ConfigError, match="asr_download = true"):
+        recognizer.load()

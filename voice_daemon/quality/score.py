@@ -168,7 +168,10 @@ def score_take(
         components.append(_similarity(cosine(voice, embed(clip))))
     if text:
         components.append(_duration(facts.speech_seconds, text, language, speed))
-    components += [_silence(facts), _ending(facts), _clipping(facts.clipped), _loudness(facts.speech_dbfs)]
+    components.append(_silence(facts))
+    if facts.tail_spread is not None:
+        components.append(_ending(facts.tail_spread))
+    components += [_clipping(facts.clipped), _loudness(facts.speech_dbfs)]
     report = QualityReport(round(combine(components), 3), tuple(components))
     return report.with_hearing(hearing, text, max_word_error) if text and hearing is not None else report
 
@@ -219,17 +222,15 @@ def _quoted(text: str) -> str:
     return text if len(text) <= QUOTE_CHARACTERS else text[: QUOTE_CHARACTERS - 1] + "…"
 
 
-def _ending(facts: Measures) -> Component:
-    if facts.tail_spread is None:
-        return Component("ending", 0.0, "dB", 1.0)
-    score = ramp(facts.tail_spread, TAIL_BAD, TAIL_GOOD)
+def _ending(spread: float) -> Component:
+    score = ramp(spread, TAIL_BAD, TAIL_GOOD)
     reason = None
     if score < 1:
         reason = (
-            f"a steady sound (noise?) at the end: its level varies {facts.tail_spread:.1f} dB "
+            f"a steady sound (noise?) at the end: its level varies {spread:.1f} dB "
             f"over the last {TAIL_SECONDS:.1f} s, speech {TAIL_GOOD:.0f} dB or more"
         )
-    return Component("ending", round(facts.tail_spread, 1), "dB", score, reason)
+    return Component("ending", round(spread, 1), "dB", score, reason)
 
 
 def _silence(facts: Measures) -> Component:
