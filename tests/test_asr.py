@@ -15,13 +15,14 @@ import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.conftest import clips_of, write_config
 from tests.support import speech
-from tests.support.daemonproc import daemon_command
+from tests.support.daemonproc import FAST, StartDaemon, daemon_command, drop, outcome, wait_filed
 from tests.support.speech import RATE, at_24k
 from voice_daemon.audio import Clip, decode
 from voice_daemon.errors import ConfigError
@@ -44,10 +45,14 @@ def asr_model() -> Path:
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[list]:
-    """No network: Hugging Face offline and every outgoing connection refused (and recorded)."""
+    """No network: Hugging Face offline and every connection off this machine refused (and recorded)."""
     attempts: list = []
+    connect = socket.socket.connect
 
-    def refuse(self: socket.socket, address: object) -> None:
+    def refuse(self: socket.socket, address: Any) -> None:
+        local = self.family not in (socket.AF_INET, socket.AF_INET6) or address[0] in ("127.0.0.1", "::1")
+        if local:  # PulseAudio, the notify socket, our own servers on loopback: no network
+            return connect(self, address)
         attempts.append(address)
         raise OSError("network is cut off in this test")
 
@@ -205,3 +210,21 @@ def test_a_model_name_is_not_downloaded_unless_allowed() -> None:
     recognizer = Recognizer("tiny.en-not-in-any-cache", allow_download=False)
     with pytest.raises(ConfigError, match="asr_download = true"):
         recognizer.load()
+
+
+def test_the_daemon_makes_a_take_again_that_does_not_say_its_text(
+    start_daemon: StartDaemon, home: Path
+) -> None:
+    """The random-weight model says nothing: each take fails on its words, and the event says so."""
+    settings = f'[quality]\nenabled = true\nmax_retries = 1\nasr = true\nasr_model = "{asr_model()}"\n'
+    daemon = start_daemon(FAST + settings, env={"HF_HUB_OFFLINE": "1"})
+    drop(home, "hall.json", json.dumps({"text": "The lights in the hall are on.", "id": "hall"}))
+    assert wait_filed(home, "hall.json", 180) == "done"
+    quality = outcome(home, "hall")["data"]["quality"]
+    assert quality["takes"] == 2 and max(quality["scores"]) < 0.5
+    assert quality["word_error"] > MAX_WORD_ERROR and quality["transcript"] is not None
+    said = f"said '{quality['transcript']}' instead of 'The lights in the hall are on.'"
+    assert any(reason.startswith(said) for reason in quality["reasons"])
+    log = daemon.log()
+    assert "speech recognition: Whisper model" in log and "request hall: take 1 scored" in log
+    assert "instead of 'The lights in the hall are on.'" in log
