@@ -152,6 +152,12 @@ def test_an_english_only_model_does_not_check_other_languages(recognizer: Recogn
     assert recognizer.hears("en") and not recognizer.hears("de")
 
 
+def test_an_empty_take_says_nothing(recognizer: Recognizer) -> None:
+    for samples in (0, 100):
+        hearing = recognizer.hear(Clip(np.zeros(samples, np.float32), RATE), "Hello there.", "en")
+        assert hearing.transcript == "" and hearing.word_error == 1
+
+
 def test_the_score_command_reports_the_transcript_and_word_error(
     home: Path, tiny_model: Path, transcripts: dict[Path, str]
 ) -> None:

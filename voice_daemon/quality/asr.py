@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 ASR_SAMPLE_RATE = 16_000  # what Whisper listens to
 BEAM_SIZE = 5
+MIN_SECONDS = 0.1  # shorter takes say nothing
 _NOT_A_WORD = re.compile(r"[^\w']+")
 
 
@@ -61,6 +62,8 @@ class Recognizer:
 
     def transcribe(self, clip: Clip, language: str) -> str:
         """The words heard in ``clip`` (spoken in ``language``), as Whisper writes them."""
+        if clip.seconds < MIN_SECONDS:
+            return ""
         audio = resample(np.asarray(clip.samples, dtype=np.float32), clip.sample_rate, ASR_SAMPLE_RATE)
         with self._lock:
             model = self._load()
