@@ -86,3 +86,32 @@ def test_streamed_text_gives_up_only_the_sentences_that_are_complete() -> None:
         done, rest = complete_sentences(rest + piece)
         streamed += done
     assert streamed == ["First one.", "Second one?"] and rest.strip() == "Third one."
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("Am 24. Dezember kommt Besuch. Dann.", "de", ["Am 24. Dezember kommt Besuch.", "Dann."]),
+        ("Wir wohnen im 3. Stock. Gut.", "de", ["Wir wohnen im 3. Stock.", "Gut."]),
+        ("Es dauert ca. 20 Minuten, z.B. heute.", "de", ["Es dauert ca. 20 Minuten, z.B. heute."]),
+        ("The alarm rings at 7 a.m. tomorrow. Wake up at 7 a.m. Then eat.", "en",
+         ["The alarm rings at 7 a.m. tomorrow.", "Wake up at 7 a.m.", "Then eat."]),
+        ("It costs approx. 20 dollars, e.g. in No. 5. I said no. Room 3. Next.", "en",
+         ["It costs approx. 20 dollars, e.g. in No. 5.", "I said no.", "Room 3.", "Next."]),
+        ("Dzisiaj 24. grudnia, ok. 20 osób. Koniec.", "pl", ["Dzisiaj 24. grudnia, ok. 20 osób.", "Koniec."]),
+    ],
+)
+def test_no_break_after_ordinals_dates_abbreviations_or_time_markers(
+    text: str, language: str, expected: list[str]
+) -> None:
+    assert split_text(text, language) == expected
+
+
+def test_a_streamed_full_stop_after_a_figure_waits_for_the_next_word() -> None:
+    """"am 24. " may go on with "Dezember": it is not a complete sentence until the next word comes."""
+    assert complete_sentences("Wir treffen uns am 24. ") == ([], "Wir treffen uns am 24. ")
+    assert complete_sentences("Am 24. Dezember. Da") == (["Am 24. Dezember."], " Da")
+    assert complete_sentences("Es ist 3. Dann") == (["Es ist 3."], " Dann")
+    assert complete_sentences("Wake up at 7 a.m. ") == ([], "Wake up at 7 a.m. ")
+    assert complete_sentences("Wake up at 7 a.m. Then") == (["Wake up at 7 a.m."], " Then")
+    assert complete_sentences("Hello there. ") == (["Hello there."], " ")

@@ -14,6 +14,7 @@ from voice_daemon.core.request import Limits, make_request
 from voice_daemon.settings import Settings, load_settings
 from voice_daemon.synthesis.engine import Engine
 from voice_daemon.synthesis.loader import load_engine
+from voice_daemon.synthesis.spoken import speakable
 from voice_daemon.synthesis.types import SAMPLE_RATE, Latents
 from voice_daemon.voices.latents import LatentsCache, latents_key
 from voice_daemon.voices.names import VOICE_NAME
@@ -85,7 +86,12 @@ class VoiceCloning:
             {"text": text, "language": language}, Limits(max_text_length=self.settings.synthesis.max_text_length)
         )
         assert request.language is not None
-        return self.engine.stream(request.text, request.language, latents, self.settings.sampling, seed=seed)
+        text = self.spoken(request.text, request.language)
+        return self.engine.stream(text, request.language, latents, self.settings.sampling, seed=seed)
+
+    def spoken(self, text: str, language: str) -> str:
+        """What the model is given for ``text``: its spoken form unless ``synthesis.normalize`` is off."""
+        return speakable(text, language, self.settings.synthesis.normalize)
 
     def clone_voice(
         self,

@@ -147,7 +147,7 @@ class Daemon:
         if settings.cache.audio_enabled:
             cache = AudioCache(paths.audio_cache, int(settings.cache.audio_max_mb * 2**20))
         return WorkerConfig(paths.output, settings.sampling, settings.output.fallback_to_file, self._quality_guard(),
-                            cache)  # fmt: skip
+                            cache, settings.synthesis.normalize)  # fmt: skip
 
     def _quality_guard(self) -> QualityGuard | None:
         if not self.settings.quality.enabled:

@@ -67,6 +67,7 @@ class SynthesisSettings(Section):
     voice: VoiceName = "default"
     language: str = "en"
     max_text_length: int = Field(5000, ge=1, le=100_000)
+    normalize: bool = True  # speak figures, times, dates, units and money as words (synthesis/spoken.py)
 
     @field_validator("language")
     @classmethod

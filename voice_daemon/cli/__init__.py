@@ -124,6 +124,25 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return EXIT_OK if not summary.failures else EXIT_FAILED
 
 
+def cmd_normalize(args: argparse.Namespace) -> int:
+    """Print what the model is fed for TEXT (or for each line of standard input): no model, no torch."""
+    from voice_daemon.synthesis.spoken import speakable
+    from voice_daemon.synthesis.text import normalize_language, split_text
+
+    settings = settings_of(args)
+    language = normalize_language(args.language or settings.synthesis.language)
+
+    def fed(text: str) -> str:
+        return " ".join(split_text(speakable(text, language, settings.synthesis.normalize), language))
+
+    if args.text is not None:
+        print(fed(args.text))
+        return EXIT_OK
+    for line in sys.stdin:
+        print(fed(line.rstrip("\r\n")), flush=True)
+    return EXIT_OK
+
+
 def cmd_dev_model(args: argparse.Namespace) -> int:
     from voice_daemon.synthesis.devmodel import build_checkpoint
 
@@ -181,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--language", help="default language")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     batch.set_defaults(func=cmd_batch)
+
+    normalize = commands.add_parser("normalize", help="print what the model is fed for a text")
+    normalize.add_argument("text", nargs="?", help="the text (default: each line of standard input)")
+    normalize.add_argument("--language", help="language code, e.g. en, de (default: synthesis.language)")
+    normalize.set_defaults(func=cmd_normalize)
 
     voices = commands.add_parser("voices", help="list voices and their status")
     voices.add_argument("--json", action="store_true")

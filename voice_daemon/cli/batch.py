@@ -79,7 +79,9 @@ def run_batch(cloning: VoiceCloning, source: Path, out_dir: Path, voice: str, la
             if target.exists():
                 summary.skipped += 1
                 continue
-            audio = cloning.engine.synthesize(request.text, request.language or language, cloning.voice_latents(request.voice or voice),
+            row_language = request.language or language
+            audio = cloning.engine.synthesize(cloning.spoken(request.text, row_language), row_language,
+                                              cloning.voice_latents(request.voice or voice),
                                               params=cloning.settings.sampling)  # fmt: skip
             write_wav_atomic(target, audio, SAMPLE_RATE)
             summary.written += 1

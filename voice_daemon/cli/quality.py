@@ -206,7 +206,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     registry = VoiceRegistry(settings.paths.voices, cloning.cache, cloning.engine)
     registry.refresh(args.voice)
     voice = registry.get(args.voice)
-    texts = args.text or list(DEFAULT_TEXTS)
+    texts = [cloning.spoken(text, language) for text in args.text or DEFAULT_TEXTS]
     tuner = Tuner(cloning.engine, registry, settings.sampling, RatingStore(settings.quality.ratings_db))
     results = tuner.run(voice, texts, language, args.candidates, args.seed)
     for result in results:

@@ -30,6 +30,7 @@ from voice_daemon.sinks.outputs import Delivery, deliver
 from voice_daemon.sinks.player import Player
 from voice_daemon.synthesis.audiocache import AudioCache, audio_key
 from voice_daemon.synthesis.engine import Engine
+from voice_daemon.synthesis.spoken import speakable
 from voice_daemon.synthesis.types import SAMPLE_RATE, Rendering, SamplingParams
 from voice_daemon.voices.registry import VoiceRegistry
 
@@ -47,6 +48,7 @@ class WorkerConfig:
     fallback_to_file: bool = True
     guard: QualityGuard | None = None  # scores takes and regenerates bad ones (quality.enabled)
     audio_cache: AudioCache | None = None
+    normalize: bool = True  # synthesis.normalize: the model is fed the spoken form of the text
 
 
 class Worker:
@@ -204,22 +206,23 @@ class Worker:
         if request.speed is not None:  # a factor on the voice's rate, kept within what XTTS accepts
             params = params.model_copy(update={"speed": min(4.0, max(0.25, params.speed * request.speed))})
         language = request.language or "en"
+        text = speakable(request.text, language, self.config.normalize)  # what the model says; the cache key
 
         def take(seed: int | None) -> Iterator[np.ndarray]:
-            return self._beating(self.engine.stream(request.text, language, latents, params, seed, cancel,
+            return self._beating(self.engine.stream(text, language, latents, params, seed, cancel,
                                                     between_pieces))  # fmt: skip
 
         def synthesise() -> Rendering:
             if self.config.guard is None:
                 return Rendering(take(None))
-            return self.config.guard.render(take, voice, request.text, language, params.speed, request.id, cancel)
+            return self.config.guard.render(take, voice, text, language, params.speed, request.id, cancel)
 
         cache = self.config.audio_cache
         if cache is None or voice.key is None:
             return synthesise()
         guard = self.config.guard
         model_id = f"{self.engine.identity}-guard{guard.settings.min_score}" if guard else self.engine.identity
-        key = audio_key(request.text, language, voice.key, model_id, params)
+        key = audio_key(text, language, voice.key, model_id, params)
         return cache.stream(key, synthesise, lambda: not cancel.is_set())
 
     def _beating(self, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

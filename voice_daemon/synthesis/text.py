@@ -3,11 +3,17 @@
 XTTS degrades (and eventually truncates) past a per-language character limit, so long text is
 split at sentence boundaries, then at clause punctuation, then between words, and only as a
 last resort (scripts without spaces) inside a run of characters.  Nothing is ever dropped.
+
+A full stop does not end a sentence after a title ("Mr."), after an abbreviation that never ends
+one ("ca.", "z.B.", "e.g."), before a word in lower case ("7 a.m. tomorrow", "ca. 20 min. später"),
+or after a figure that is an ordinal: before a month name ("24. Dezember") or after an article
+("im 3. Stock").
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from voice_daemon.errors import RequestError
 
@@ -22,6 +28,18 @@ LANGUAGES: tuple[str, ...] = tuple(sorted(CHAR_LIMITS))
 # full-width CJK terminators need no space.  "Mr. Smith"-style abbreviations do not end one.
 _SENTENCE_END = re.compile(r"""[.!?…؟।]+["'”’»)\]]*(?=\s|$)|[。！？]+["'”’»)\]]*""")
 _ABBREVIATION = re.compile(r"(?:^|\s)[A-Z][a-z]{0,2}\.$")
+# Abbreviations that never end a sentence (lower case; the full stop left off).
+_NEVER_LAST = frozenset({
+    "ca", "approx", "e.g", "i.e", "vs", "cf", "bzw", "z.b", "vgl", "ggf", "evtl", "inkl", "zzgl", "u.a",
+    "d.h", "env", "p.ex", "aprox", "p.ej", "ecc", "bijv", "o.a", "np", "tzw", "godz", "sig", "n.º",
+})
+_BEFORE_FIGURE = frozenset({"no", "nr", "n", "ok"})  # "No. 5", "ok. 20" (Polish: about); "I said no." ends
+# Words after which a figure with a full stop is an ordinal ("am 24.", "im 3. Stock").
+_ORDINAL_ARTICLES = frozenset({
+    "am", "im", "vom", "zum", "zur", "beim", "der", "die", "das", "dem", "den", "des", "ab", "bis", "seit",
+    "w", "we", "od", "do", "na", "po",
+})
+_UNDECIDED = frozenset({"a.m", "p.m"})  # a time marker ends a sentence only before a capital
 _CLAUSE_END = re.compile(r"(?<=[,;:，、：；،—–])\s*")
 
 
@@ -50,9 +68,10 @@ def complete_sentences(text: str) -> tuple[list[str], str]:
 
     A sentence is complete once something follows its terminal punctuation (white space, or any
     character after a full-width terminator): at the very end of the text it may still go on
-    ("3." of "3.5", a closing quote).  The rest is kept as it is, white space included.
+    ("3." of "3.5", a closing quote).  A full stop after a figure or an abbreviation waits for the
+    next word ("24." may be followed by "Dezember").  The rest is kept as it is, white space included.
     """
-    ends = [end for end in _sentence_ends(text) if end < len(text)]
+    ends = [end for end in _sentence_ends(text) if end < len(text) and not _undecided(text, end)]
     if not ends:
         return [], text
     sentences = [text[start:end].strip() for start, end in zip([0, *ends], ends, strict=False)]
@@ -60,12 +79,48 @@ def complete_sentences(text: str) -> tuple[list[str], str]:
 
 
 def _sentence_ends(text: str) -> list[int]:
-    """Where each sentence of ``text`` ends (after its punctuation), abbreviations skipped."""
+    """Where each sentence of ``text`` ends (after its punctuation), abbreviations and ordinals skipped."""
     ends: list[int] = []
     for match in _SENTENCE_END.finditer(text):
-        if not _ABBREVIATION.search(text[ends[-1] if ends else 0 : match.end()]):
+        head = text[ends[-1] if ends else 0 : match.end()]
+        if not _ABBREVIATION.search(head) and not (match.group() == "." and _goes_on(text, match.end())):
             ends.append(match.end())
     return ends
+
+
+def _goes_on(text: str, end: int) -> bool:
+    """Whether the sentence goes on past the full stop just before ``end``."""
+    words = text[: end - 1].split()
+    last = words[-1].lower() if words else ""
+    following = text[end:].split(maxsplit=1)
+    after = following[0] if following else ""
+    if last in _NEVER_LAST or after[:1].islower() or (last in _BEFORE_FIGURE and after[:1].isdigit()):
+        return True
+    if last in _UNDECIDED:
+        return bool(after) and not after[:1].isupper()
+    if last.isdigit() and len(last) <= 3 and after:
+        before = words[-2].lower() if len(words) > 1 else ""
+        return before in _ORDINAL_ARTICLES or after.rstrip(".,;:!?").lower() in _month_names()
+    return False
+
+
+def _undecided(text: str, end: int) -> bool:
+    """A full stop after a figure or an abbreviation with nothing after it yet (a stream goes on)."""
+    if text[end - 1] != "." or text[end:].strip():
+        return False
+    words = text[: end - 1].split()
+    last = words[-1].lower() if words else ""
+    return last.isdigit() or last in _NEVER_LAST or last in _UNDECIDED
+
+
+@cache
+def _month_names() -> frozenset[str]:
+    """Month names (CLDR) of the languages that write ordinals with a full stop, lower case."""
+    from babel.dates import get_month_names
+
+    languages, contexts = ("de", "pl", "cs", "hu", "tr", "nl", "en"), ("format", "stand-alone")
+    names = (get_month_names("wide", context, locale=lang) for lang in languages for context in contexts)
+    return frozenset(name.lower() for group in names for name in group.values())
 
 
 def _sentences(text: str) -> list[str]:
