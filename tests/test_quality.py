@@ -49,6 +49,7 @@ def test_real_speech_of_the_voice_scores_high(take: Clip, voice: np.ndarray) -> 
         "similarity",
         "duration",
         "silence",
+        "ending",
         "clipping",
         "loudness",
     ]
@@ -98,6 +99,7 @@ def test_tiny_model_takes_are_scored(engine, reference: Path) -> None:  # noqa: 
         "similarity",
         "duration",
         "silence",
+        "ending",
         "clipping",
         "loudness",
     }

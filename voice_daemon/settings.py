@@ -147,6 +147,14 @@ class QualitySettings(Section):
     ratings_db: Path | None = None  # None: paths.cache / "ratings.sqlite"
     eval_host: str = "127.0.0.1"
     eval_port: int = Field(8470, ge=0, le=65535)
+    asr: bool = False
+    asr_model: str = "tiny.en"  # a folder (has a "/"; relative to paths.base) or a faster-whisper name
+    asr_download: bool = False
+    max_word_error: float = Field(0.6, gt=0, le=10)
+
+    @property
+    def asr_model_is_folder(self) -> bool:
+        return "/" in self.asr_model or self.asr_model.startswith(".")
 
 
 class LogSettings(Section):
@@ -191,11 +199,13 @@ class Settings(BaseSettings):
         base = (config_dir / self.paths.base).resolve()
         paths = {name: base / value for name, value in self.paths.model_dump().items() if name != "base"}
         ratings_db = base / self.quality.ratings_db if self.quality.ratings_db else paths["cache"] / "ratings.sqlite"
+        quality = self.quality
+        asr_model = str(base / quality.asr_model) if quality.asr_model_is_folder else quality.asr_model
         return self.model_copy(
             update={
                 "paths": self.paths.model_copy(update={"base": base, **paths}),
                 "model": self.model.model_copy(update={"path": base / self.model.path}),
-                "quality": self.quality.model_copy(update={"ratings_db": ratings_db}),
+                "quality": quality.model_copy(update={"ratings_db": ratings_db, "asr_model": asr_model}),
             }
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,9 @@ def register(commands: Any) -> None:
     score = commands.add_parser("score", help="automatic quality score of a take against its voice")
     score.add_argument("audio", type=Path)
     score.add_argument("--voice", required=True, help="voice name in paths.voices, or a reference audio file")
-    score.add_argument("--text", help="the text the take should say (enables the duration check)")
+    score.add_argument(
+        "--text", help="the text the take should say (duration check; with faster-whisper, what it said)"
+    )
     score.add_argument("--language", help="language of the text (default: synthesis.language)")
     score.add_argument("--json", action="store_true", help="machine-readable output")
     score.set_defaults(func=cmd_score)
@@ -83,16 +86,38 @@ def cmd_score(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     reference = embed_voice(voice_clips(settings, args.voice))
     language = normalize_language(args.language or settings.synthesis.language)
-    report = score_take(decode(args.audio), reference, args.text, language, settings.sampling.speed)
+    take = decode(args.audio)
+    hearing = _hear(settings.quality, take, args.text, language) if args.text else None
+    speed, max_word_error = settings.sampling.speed, settings.quality.max_word_error
+    report = score_take(take, reference, args.text, language, speed, hearing, max_word_error)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return EXIT_OK
     for component in report.components:
         print(f"{component.name:11} {component.value:>9} {component.unit:9} score {component.score:.2f}"
               + (f"  {component.reason}" if component.reason else ""))  # fmt: skip
+    if hearing is not None:
+        print(f"transcript: {hearing.transcript}")
+        print(f"word error rate: {hearing.word_error:.3f}")
     print(f"quality score of {args.audio} (0 to 1):")
     print(f"{report.score:.3f}")
     return EXIT_OK
+
+
+def _hear(quality: Any, take: Clip, text: str, language: str) -> Any:
+    """What the recogniser of ``quality.asr_model`` hears in ``take``; None (and a note) if it cannot."""
+    from voice_daemon.errors import ConfigError
+    from voice_daemon.quality.asr import Recognizer
+
+    recognizer = Recognizer(quality.asr_model, quality.asr_download)
+    if not recognizer.hears(language):
+        print(f"no word check: the model {quality.asr_model} does not hear {language}", file=sys.stderr)
+        return None
+    try:
+        return recognizer.hear(take, text, language)
+    except ConfigError as exc:
+        print(f"no word check: {exc}", file=sys.stderr)
+        return None
 
 
 def voice_clips(settings: Any, name_or_file: str) -> list[Clip]:
@@ -119,8 +144,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _export(store, args.export)
     from voice_daemon.quality.listening import ListeningServer
 
-    server = ListeningServer(store, args.host or settings.quality.eval_host,
-                             settings.quality.eval_port if args.port is None else args.port)  # fmt: skip
+    quality = settings.quality
+    recognizer = None
+    if quality.asr:
+        from voice_daemon.quality.asr import Recognizer
+
+        recognizer = Recognizer(quality.asr_model, quality.asr_download)
+    server = ListeningServer(store, args.host or quality.eval_host,
+                             quality.eval_port if args.port is None else args.port,
+                             recognizer, settings.synthesis.language)  # fmt: skip
     print(f"listening test on {server.url} (ratings in {store.path}); Ctrl-C stops", flush=True)
     try:
         server.serve_forever()

@@ -1,7 +1,10 @@
 """The quality guard: scores each take and makes a new one (new seed) while it scores too low.
 
 A take must be complete before it can be scored, so with the guard on the first audio comes
-after the whole take is made and scored: the price of never playing a bad take.
+after the whole take is made and scored: the price of never playing a bad take.  With
+``quality.asr`` the guard also hears each take (speech recognition, ``quality/asr.py``) and
+fails one whose words are not its text; recognition runs on a thread of its own while the
+synthesis thread measures the take and compares the voice.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from voice_daemon.audio import Clip, joined
+from voice_daemon.quality.asr import Hearing, Recognizer
 from voice_daemon.quality.score import QualityReport, score_take
 from voice_daemon.quality.similarity import embed, embed_voice
 from voice_daemon.settings import QualitySettings
@@ -32,10 +36,13 @@ class QualityGuard:
     def __init__(self, settings: QualitySettings) -> None:
         self.settings = settings
         self._voices: dict[tuple, np.ndarray] = {}
+        self.recognizer = Recognizer(settings.asr_model, settings.asr_download) if settings.asr else None
 
     def warm_up(self) -> None:
-        """Load the speaker encoder now rather than on the first request."""
+        """Load the speaker encoder (and the recogniser) now rather than on the first request."""
         embed(Clip(np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32), SAMPLE_RATE))
+        if self.recognizer is not None:
+            self.recognizer.load()
 
     def render(
         self, take: Take, voice: Voice, text: str, language: str, speed: float, label: str = "",
@@ -54,7 +61,7 @@ class QualityGuard:
             if cancel is not None and cancel.is_set():
                 break
             audio = joined(chunks)
-            report = score_take(Clip(audio, SAMPLE_RATE), reference, text, language, speed)
+            report = self._score(Clip(audio, SAMPLE_RATE), reference, text, language, speed)
             scores.append(report.score)
             if best is None or report.score > best[0].score:
                 best = (report, audio)
@@ -69,7 +76,27 @@ class QualityGuard:
         report, audio = best
         log.info("request %s: quality %s, best of %d take(s)", label, report.summary(), len(scores))
         quality = {"score": report.score, "takes": len(scores), "scores": scores, "reasons": report.reasons}
+        if report.hearing is not None:
+            heard = report.hearing
+            quality.update(transcript=heard.transcript, word_error=round(heard.word_error, 3))
         return Rendering(iter([audio]), {"quality": quality})
+
+    def _score(
+        self, clip: Clip, reference: np.ndarray, text: str, language: str, speed: float
+    ) -> QualityReport:
+        """Score the take; the recogniser (if it hears the language) listens on its own thread meanwhile."""
+        recognizer = self.recognizer
+        if recognizer is None or not text.strip() or not recognizer.hears(language):
+            return score_take(clip, reference, text, language, speed)
+        heard: list[Hearing | BaseException] = []
+        arguments = (recognizer, clip, text, language, heard)
+        listener = threading.Thread(target=_listen, args=arguments, name="asr", daemon=True)
+        listener.start()
+        signal = score_take(clip, reference, text, language, speed)
+        listener.join()
+        if isinstance(heard[0], BaseException):
+            raise heard[0]
+        return signal.with_hearing(heard[0], text, self.settings.max_word_error)
 
     def _voice_embedding(self, voice: Voice) -> np.ndarray:
         """The whole voice (every usable clip, not only a tuned subset), computed once per set of clips."""
@@ -77,3 +104,11 @@ class QualityGuard:
         if clips not in self._voices:
             self._voices[clips] = embed_voice([read_reference(path) for path in clips])
         return self._voices[clips]
+
+
+def _listen(recognizer: Recognizer, clip: Clip, text: str, language: str, heard: list) -> None:
+    """Thread body: append what ``recognizer`` hears in ``clip`` (or the exception) to ``heard``."""
+    try:
+        heard.append(recognizer.hear(clip, text, language))
+    except BaseException as exc:  # noqa: BLE001 - handed to the guard's thread, which raises it
+        heard.append(exc)

@@ -2,7 +2,9 @@
 
 A small HTTP server (standard library) on loopback by default.  The page asks ``/api/task`` for
 a task, plays ``/audio/<id>.wav`` and posts ratings to ``/api/mos`` or ``/api/ab``; the ids are
-random, so neither the voice nor the settings of a take are ever shown.
+random, so neither the voice nor the settings of a take are ever shown.  With a speech recogniser
+(``quality.asr``) the page also shows what each take was heard to say, from
+``/api/transcript/<id>``: a take that says the wrong words is seen at once.
 """
 
 from __future__ import annotations
@@ -14,23 +16,43 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from voice_daemon.audio import decode
 from voice_daemon.errors import RequestError
 from voice_daemon.quality.ratings import RatingStore
+
+if TYPE_CHECKING:
+    from voice_daemon.quality.asr import Recognizer
 
 log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).with_name("listening.html")
 _AUDIO_PATH = re.compile(r"^/audio/([0-9a-f]{16})\.wav$")
+_TRANSCRIPT_PATH = re.compile(r"^/api/transcript/([0-9a-f]{16})$")
 _MAX_BODY = 4096
 
 
 class ListeningServer:
-    """Serves the listening test for ``store`` on ``host``:``port`` (0 picks a free port)."""
+    """Serves the listening test for ``store`` on ``host``:``port`` (0 picks a free port).
 
-    def __init__(self, store: RatingStore, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("Handler", (_Handler,), {"store": store, "page": PAGE.read_bytes()})
+    ``recognizer`` (hearing ``language``) gives each take its transcript.
+    """
+
+    def __init__(
+        self,
+        store: RatingStore,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        recognizer: Recognizer | None = None,
+        language: str = "en",
+    ) -> None:
+        facts = {
+            "store": store,
+            "page": PAGE.read_bytes(),
+            "transcripts": Transcripts(store, recognizer, language),
+        }
+        handler = type("Handler", (_Handler,), facts)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._thread: threading.Thread | None = None
 
@@ -52,15 +74,35 @@ class ListeningServer:
         self._server.server_close()
 
 
+class Transcripts:
+    """What ``recognizer`` hears in each take of ``store``, transcribed once per take."""
+
+    def __init__(self, store: RatingStore, recognizer: Recognizer | None, language: str) -> None:
+        self.store, self.recognizer, self.language = store, recognizer, language
+        self._heard: dict[str, str] = {}
+
+    def of(self, take_id: str) -> str | None:
+        """The transcript of take ``take_id``; None without a recogniser or for an unknown take."""
+        audio = self.store.audio_file(take_id)
+        if self.recognizer is None or not self.recognizer.hears(self.language) or not audio.is_file():
+            return None
+        if take_id not in self._heard:
+            self._heard[take_id] = self.recognizer.transcribe(decode(audio), self.language)
+        return self._heard[take_id]
+
+
 class _Handler(BaseHTTPRequestHandler):
     store: RatingStore
     page: bytes
+    transcripts: Transcripts
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if self.path in ("/", "/index.html"):
             self._send(HTTPStatus.OK, self.page, "text/html; charset=utf-8")
         elif self.path == "/api/task":
             self._json(HTTPStatus.OK, self.store.next_task())
+        elif match := _TRANSCRIPT_PATH.match(self.path):
+            self._json(HTTPStatus.OK, {"transcript": self.transcripts.of(match.group(1))})
         elif match := _AUDIO_PATH.match(self.path):
             audio = self.store.audio_file(match.group(1))
             if audio.is_file():

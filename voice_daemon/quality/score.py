@@ -3,7 +3,8 @@
 Each component turns one measured figure into a score from 0 (bad) to 1 (good) by a linear
 ramp between two thresholds (0.5 halfway, the line between acceptable and not), and names the
 reason when it is below 1.  The take's score is the product of the component scores it has
-(duration needs the text, similarity a voice): read each as the chance that the aspect is fine,
+(duration needs the text, similarity a voice, the word error what a recogniser heard in the
+take): read each as the chance that the aspect is fine,
 the product is the chance that all are, so one failed component fails the take.  The
 thresholds and the corpus figures behind them are in docs/quality.md.
 """
@@ -13,11 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voice_daemon.audio import HOP_SECONDS, Clip, clipped_fraction, dbfs, frame_levels, with_hangover
+
+if TYPE_CHECKING:
+    from voice_daemon.quality.asr import Hearing
 
 # Speaker similarity (Resemblyzer cosine to the voice).
 SIMILARITY_BAD, SIMILARITY_GOOD = 0.70, 0.85
@@ -34,6 +38,12 @@ SILENT_PEAK_DBFS = -60.0
 CLIPPED_GOOD, CLIPPED_BAD = 0.001, 0.01
 QUIET_GOOD, QUIET_BAD = -40.0, -55.0
 LOUD_GOOD, LOUD_BAD = -12.0, -6.0
+# The ending: how much the level varies (dB, 90th minus 10th percentile) over the last TAIL_SECONDS
+# of sound.  Speech rises and falls by 9 dB or more; a steady noise tail by about 1 dB.
+TAIL_SECONDS = 0.8
+TAIL_BAD, TAIL_GOOD = 3.0, 6.0
+# Word error rate: the component is 1 up to half of max_word_error and 0.5 at it.
+QUOTE_CHARACTERS = 100  # text and transcript are cut to this in reasons
 
 _ACTIVE_BELOW_LOUD_DB = 30.0  # a frame is speech when within this of the loud (95th percentile) level
 _SILENT_FRAME_DBFS = -90.0  # and above this
@@ -59,14 +69,21 @@ class QualityReport:
 
     score: float
     components: tuple[Component, ...]
+    hearing: Hearing | None = None
 
     @property
     def reasons(self) -> list[str]:
         return [component.reason for component in self.components if component.reason]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "reasons": self.reasons,
+        heard = {} if self.hearing is None else {"transcript": self.hearing.transcript}
+        return {"score": self.score, "reasons": self.reasons, **heard,
                 "components": {c.name: c.to_dict() for c in self.components}}  # fmt: skip
+
+    def with_hearing(self, hearing: Hearing, text: str, max_word_error: float) -> QualityReport:
+        """This report with the word error component of what a recogniser heard in the take."""
+        components = (*self.components, _word_error(hearing, text, max_word_error))
+        return QualityReport(round(combine(components), 3), components, hearing)
 
     def summary(self) -> str:
         """One line for logs: the score and the reasons."""
@@ -85,6 +102,7 @@ class Measures:
     speech_dbfs: float
     peak_dbfs: float
     clipped: float
+    tail_spread: float | None = None  # level spread (dB) of the last TAIL_SECONDS of sound; None: too short
 
 
 def measure(clip: Clip) -> Measures:
@@ -109,7 +127,17 @@ def measure(clip: Clip) -> Measures:
         speech_dbfs=10 * math.log10(power),
         peak_dbfs=peak,
         clipped=clipped_fraction(samples),
+        tail_spread=_tail_spread(levels, where),
     )
+
+
+def _tail_spread(levels: np.ndarray, where: np.ndarray) -> float | None:
+    """How much the level varies over the last :data:`TAIL_SECONDS` up to the last active frame."""
+    window = round(TAIL_SECONDS / HOP_SECONDS)
+    if where[-1] - where[0] < 2 * window:
+        return None
+    tail = levels[where[-1] + 1 - window : where[-1] + 1]
+    return float(np.percentile(tail, 90) - np.percentile(tail, 10))
 
 
 def expected_seconds(text: str, language: str = "en", speed: float = 1.0) -> float:
@@ -124,8 +152,14 @@ def score_take(
     text: str | None = None,
     language: str = "en",
     speed: float = 1.0,
+    hearing: Hearing | None = None,
+    max_word_error: float = 0.5,
 ) -> QualityReport:
-    """Score ``clip`` against the voice embedding ``voice`` and the ``text`` it should say."""
+    """Score ``clip`` against the voice embedding ``voice`` and the ``text`` it should say.
+
+    ``hearing`` (what a recogniser heard in the take) adds the word error component, which
+    scores 0.5 at ``max_word_error``.
+    """
     facts = measure(clip)
     components = []
     if voice is not None and facts.speech_seconds > 0:
@@ -134,8 +168,12 @@ def score_take(
         components.append(_similarity(cosine(voice, embed(clip))))
     if text:
         components.append(_duration(facts.speech_seconds, text, language, speed))
-    components += [_silence(facts), _clipping(facts.clipped), _loudness(facts.speech_dbfs)]
-    return QualityReport(round(combine(components), 3), tuple(components))
+    components.append(_silence(facts))
+    if facts.tail_spread is not None:
+        components.append(_ending(facts.tail_spread))
+    components += [_clipping(facts.clipped), _loudness(facts.speech_dbfs)]
+    report = QualityReport(round(combine(components), 3), tuple(components))
+    return report.with_hearing(hearing, text, max_word_error) if text and hearing is not None else report
 
 
 def combine(components: Sequence[Component]) -> float:
@@ -168,6 +206,31 @@ def _duration(speech: float, text: str, language: str, speed: float) -> Componen
     elif long < 1:
         reason = f"too long for the text (runaway generation?): {figures}"
     return Component("duration", round(ratio, 3), "ratio", min(short, long), reason)
+
+
+def _word_error(hearing: Hearing, text: str, max_word_error: float) -> Component:
+    score = ramp(hearing.word_error, 1.5 * max_word_error, 0.5 * max_word_error)
+    reason = None
+    if score < 1:
+        said = f"said '{_quoted(hearing.transcript)}' instead of '{_quoted(text)}'"
+        reason = f"{said}: word error {hearing.word_error:.2f} (at most {max_word_error:.2f})"
+    return Component("word_error", round(hearing.word_error, 3), "rate", score, reason)
+
+
+def _quoted(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= QUOTE_CHARACTERS else text[: QUOTE_CHARACTERS - 1] + "…"
+
+
+def _ending(spread: float) -> Component:
+    score = ramp(spread, TAIL_BAD, TAIL_GOOD)
+    reason = None
+    if score < 1:
+        reason = (
+            f"a steady sound (noise?) at the end: its level varies {spread:.1f} dB "
+            f"over the last {TAIL_SECONDS:.1f} s, speech {TAIL_GOOD:.0f} dB or more"
+        )
+    return Component("ending", round(spread, 1), "dB", score, reason)
 
 
 def _silence(facts: Measures) -> Component:
