@@ -24,17 +24,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from voice_daemon.errors import RequestError
+from voice_daemon.errors import RequestError, clipped, describe_problems, problem_field
 from voice_daemon.settings import OutputMode
 from voice_daemon.synthesis.text import LANGUAGES, complete_sentences, normalize_language
 from voice_daemon.voices.names import VoiceName
 
-__all__ = ["LANGUAGES", "Limits", "OutputMode", "SpeechRequest", "complete_sentences", "decode_fields",
-           "decode_json", "make_request", "new_id", "parse_payload", "usable_id"]  # fmt: skip
+__all__ = [
+    "LANGUAGES", "Limits", "OutputMode", "SpeechRequest", "complete_sentences", "decode_fields", "decode_json",
+    "describe_problems", "make_request", "new_id", "parse_payload", "problem_field", "usable_id",
+]
 
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RequestId = Annotated[str, Field(pattern=_ID.pattern)]
-_SHOWN = 60  # characters of a bad value quoted in an error message
 
 
 def new_id() -> str:
@@ -165,7 +166,7 @@ def decode_json(body: str | bytes, what: str) -> Any:
         where = f"at line {exc.lineno} column {exc.colno}"
         raise RequestError(f"{what} is not valid JSON: {exc.msg} {where}") from None
     except ValueError as exc:  # a number too long to convert, bytes that are not UTF-8
-        raise RequestError(f"{what} is not valid JSON: {_clipped(str(exc))}") from None
+        raise RequestError(f"{what} is not valid JSON: {clipped(str(exc))}") from None
 
 
 def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest:
@@ -183,17 +184,16 @@ def _id_of(raw: bytes) -> str | None:
 
 
 def _validated(data: dict[str, Any], limits: Limits, fixed: dict[str, Any]) -> SpeechRequest:
-    unexpected = {"source", "context", "created", "name"} & data.keys()
+    unexpected = sorted({"source", "context", "created", "name"} & data.keys())
     if unexpected:
-        raise RequestError(f"field(s) {', '.join(sorted(unexpected))} may not be set in a request")
+        raise RequestError(f"field(s) {', '.join(unexpected)} may not be set in a request", field=unexpected[0])
     try:
         request = SpeechRequest(**{**data, **fixed})
     except ValidationError as exc:
-        raise RequestError(_describe(exc)) from None
+        raise RequestError("; ".join(describe_problems(exc)), field=problem_field(exc)) from None
     if len(request.text) > limits.max_text_length:
-        raise RequestError(
-            f"text is {len(request.text)} characters long, the maximum is {limits.max_text_length}"
-        )
+        message = f"text is {len(request.text)} characters long, the maximum is {limits.max_text_length}"
+        raise RequestError(message, field="text")
     return request
 
 
@@ -207,27 +207,3 @@ def _strings(request: SpeechRequest) -> Iterator[tuple[str, str]]:
                 yield f"a key of {name}", key
                 if isinstance(item, str):
                     yield f"a value of {name}", item
-
-
-def _describe(exc: ValidationError) -> str:
-    messages = []
-    for error in exc.errors():
-        where = ".".join(_clipped(str(part)) for part in error["loc"])
-        if error["type"] == "missing":
-            messages.append(f"{where} is required")
-        elif error["type"] == "extra_forbidden":
-            messages.append(f"unknown field {where!r}")
-        elif error["type"] == "string_unicode":  # pydantic's own check, where a field has constraints
-            messages.append(f"{where or 'a field name'} holds a lone UTF-16 surrogate, which is not text")
-        elif error["type"] == "string_pattern_mismatch" and where == "voice":
-            voice = _clipped(error["input"])
-            messages.append(f"voice {voice!r} is not a voice name (letters, digits, '-' and '_' only)")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            messages.append(f"{where}: {message}" if where else message)
-    return "; ".join(messages)
-
-
-def _clipped(text: str) -> str:
-    """``text`` cut to a length fit for an error message."""
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,11 +23,11 @@ from voice_daemon.files import write_text_atomic
 from voice_daemon.synthesis.engine import Engine
 from voice_daemon.synthesis.types import Latents, SamplingParams
 from voice_daemon.voices.latents import LatentsCache, latents_key
+from voice_daemon.voices.names import VOICE_NAME
 from voice_daemon.voices.validation import Verdict, validate_file
 
 log = logging.getLogger(__name__)
 
-VOICE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ERROR_SUFFIX = ".error.txt"
 SETTINGS_SUFFIX = ".settings.json"
 
