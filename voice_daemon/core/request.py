@@ -31,7 +31,7 @@ from voice_daemon.voices.names import VoiceName
 
 __all__ = [
     "LANGUAGES", "Limits", "OutputMode", "SpeechRequest", "complete_sentences", "decode_fields", "decode_json",
-    "describe_problems", "make_request", "new_id", "parse_payload", "problem_field", "usable_id",
+    "describe_problems", "make_request", "new_id", "parse_payload", "payload_id", "problem_field", "usable_id",
 ]
 
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -133,7 +133,7 @@ def decode_fields(raw: bytes, limits: Limits, what: str, is_json: bool | None = 
     """
     if len(raw) > limits.max_payload_bytes:
         error = RequestError(f"{what} is {len(raw)} bytes, the maximum is {limits.max_payload_bytes}")
-        error.request_id = _id_of(raw)
+        error.request_id = payload_id(raw)
         raise error
     try:
         body = raw.decode("utf-8-sig")
@@ -174,8 +174,8 @@ def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest
     return make_request(decode_fields(payload, limits, "payload"), limits, **fixed)
 
 
-def _id_of(raw: bytes) -> str | None:
-    """The usable id in ``raw`` when it is a JSON object: to answer a payload refused for its size."""
+def payload_id(raw: bytes) -> str | None:
+    """The usable id in ``raw`` when it is a JSON object: to answer a payload that never became a request."""
     try:
         data = decode_json(raw, "payload")
     except RequestError:
