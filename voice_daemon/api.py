@@ -57,7 +57,8 @@ class VoiceCloning:
     def engine(self) -> Engine:
         """The loaded model (downloaded first if it is missing and the license was accepted)."""
         if self._engine is None:
-            self._engine = load_engine(self.settings.model, self.settings.paths.cache)
+            model = self.settings.model
+            self._engine = load_engine(model.path, self.settings.paths.cache, **model.options())
         return self._engine
 
     def latents_for(self, reference_audio: PathLike | Sequence[PathLike]) -> Latents:

@@ -101,7 +101,7 @@ class Daemon:
             folder.mkdir(parents=True, exist_ok=True)
         self._remove_stale_temporaries()
         self._open_early()  # HTTP answers 503, Wyoming an error event, while the model loads
-        engine = load_engine(settings.model, paths.cache)
+        engine = load_engine(settings.model.path, paths.cache, **settings.model.options())
         spool = Spool(paths.spool, settings.queue.max_size, settings.queue.keep_finished_hours * 3600)
         log.info("%d request(s) waiting in the queue", spool.recover())
         registry = VoiceRegistry(paths.voices, LatentsCache(paths.latents_cache), engine)

@@ -40,6 +40,10 @@ class ModelSettings(Section):
     warmup: bool = True
     quantize_int8: bool = False
 
+    def options(self) -> dict[str, Any]:
+        """How to load the model, as ``synthesis.loader.load_engine`` takes it (all but the path)."""
+        return self.model_dump(exclude={"path"})
+
 
 class PathSettings(Section):
     base: Path = Path(".")

@@ -11,7 +11,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 
-from voice_daemon import __version__
+from voice_daemon.version import __version__
 from voice_daemon.core.request import LANGUAGES
 
 PAGE = Path(__file__).with_name("page.html")

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from voice_daemon import __version__
+from voice_daemon.version import __version__
 from voice_daemon.sources.mqtt.topics import Topics
 
 
