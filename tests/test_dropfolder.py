@@ -170,7 +170,11 @@ def test_a_full_queue_leaves_files_waiting_until_half_of_it_is_free(inbox: Path)
 
 
 def test_hostile_files_are_each_answered_once(
-    folder: DropFolder, inbox: Path, seam: FakeSeam, tmp_path_factory: pytest.TempPathFactory
+    folder: DropFolder,
+    inbox: Path,
+    seam: FakeSeam,
+    tmp_path_factory: pytest.TempPathFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     seam.limits = Limits()  # the daemon's defaults, which the hostile payloads are made for
     folder.start()
@@ -199,3 +203,6 @@ def test_hostile_files_are_each_answered_once(
     assert "the maximum is 65536" in errors["big.error.txt"]
     assert "not UTF-8" in errors[os.fsdecode(b"caf\xe9.error.txt")]
     assert not [path for path in inbox.iterdir() if path.is_file() or path.is_symlink()], "the inbox root is empty"
+    drop(inbox, "after.txt", "Still serving.")
+    wait_until(lambda: seam.submitted, "a request taken")
+    assert not [record for record in caplog.records if record.exc_info or "Traceback" in record.getMessage()]

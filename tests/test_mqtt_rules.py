@@ -230,3 +230,32 @@ def test_hostile_payloads_are_each_answered_once(seam: FakeSeam) -> None:
         mqtt.publish("voice/say", payload.payload, qos=n % 2)
     check_answers(payloads, mqtt.events())
     assert not seam.submitted
+
+
+def test_the_payload_rule_plain_text_unless_it_starts_like_json(mqtt: Harness, seam: FakeSeam) -> None:
+    """README: a payload starting with { or [ is JSON (and must be an object); anything else is text."""
+    for text in ("null", "42", '"quoted"'):
+        mqtt.publish("voice/say", text)
+    assert [request.text for request in seam.submitted] == ["null", "42", '"quoted"']
+    mqtt.publish("voice/say", "[1, 2]")
+    [refused] = mqtt.events("failed")
+    assert "must be an object" in refused["error"]
+    mqtt.publish("voice/say", {"id": "after", "text": "Still serving."})
+    assert seam.submitted[-1].id == "after"
+
+
+def test_hostile_hermes_payloads_each_get_one_say_finished(caplog: pytest.LogCaptureFixture) -> None:
+    """Rhasspy waits for sayFinished: every hermes/tts/say for our site gets exactly one.  (Texts of more
+    than one character are refused here, so that nothing the corpus holds is queued for long.)"""
+    seam = FakeSeam(voices=("default",), default="default", limits=Limits(max_text_length=1), capacity=10_000)
+    mqtt = harness_for(seam)
+    payloads = [payload.payload for payload in NAMED + random_payloads(300, seed=16)]
+    for payload in payloads:
+        mqtt.publish("hermes/tts/say", payload)
+    for request in list(seam.submitted):  # a one-character text
+        seam.end(request.id)
+    finished = mqtt.published.on("hermes/tts/sayFinished")
+    assert len(finished) == len(payloads) == len(mqtt.acked)
+    errors = mqtt.published.on("hermes/error/tts")
+    assert len(errors) == len(mqtt.events("failed")) == len(payloads) - len(mqtt.events("done"))
+    assert not [record for record in caplog.records if record.levelno >= 40 or record.exc_info]

@@ -21,8 +21,14 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from voice_daemon.core.request import SpeechRequest, decode_json, describe_problems, make_request, problem_field
 from voice_daemon.core.port import SourcePort, Stream
+from voice_daemon.core.request import (
+    SpeechRequest,
+    decode_json,
+    describe_problems,
+    make_request,
+    problem_field,
+)
 from voice_daemon.errors import RequestError, VoiceDaemonError
 from voice_daemon.sources.http.encoding import FORMATS, Encoder
 from voice_daemon.sources.http.failures import ApiError, StreamBroken, api_error
@@ -103,7 +109,7 @@ def parse_body(raw: bytes) -> SpeechBody:
     try:
         return SpeechBody.model_validate(data)
     except ValidationError as exc:
-        raise RequestError(describe_problems(exc), field=problem_field(exc)) from None
+        raise RequestError("; ".join(describe_problems(exc)), field=problem_field(exc)) from None
 
 
 def _refused(seam: SourcePort, error: VoiceDaemonError, request: SpeechRequest | None = None) -> ApiError:
