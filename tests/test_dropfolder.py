@@ -206,3 +206,14 @@ def test_hostile_files_are_each_answered_once(
     drop(inbox, "after.txt", "Still serving.")
     wait_until(lambda: seam.submitted, "a request taken")
     assert not [record for record in caplog.records if record.exc_info or "Traceback" in record.getMessage()]
+
+
+def test_prune_removes_only_files_in_done_older_than_the_age(folder: DropFolder, inbox: Path) -> None:
+    folder.start()
+    old, new, failed = inbox / "done" / "old.txt", inbox / "done" / "new.txt", inbox / "failed" / "kept.txt"
+    for path in (old, new, failed):
+        path.write_text("x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    os.utime(failed, (time.time() - 7200, time.time() - 7200))
+    folder.prune(3600)
+    assert (old.exists(), new.exists(), failed.exists()) == (False, True, True)

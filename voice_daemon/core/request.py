@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voice_daemon.errors import RequestError, clipped, describe_problems, problem_field
-from voice_daemon.settings import OutputMode
+from voice_daemon.settings import OutputMode, Settings
 from voice_daemon.synthesis.text import LANGUAGES, complete_sentences, normalize_language
 from voice_daemon.voices.names import VoiceName
 
@@ -102,10 +102,21 @@ class SpeechRequest(BaseModel):
 
 
 class Limits(BaseModel):
-    """Bounds every source enforces before a request is accepted."""
+    """Bounds every source enforces before a request is accepted: the configured ones
+    (:meth:`configured`), narrowed by a source's own (:meth:`for_source`)."""
 
     max_text_length: int = 5000
     max_payload_bytes: int = 65536
+
+    @classmethod
+    def configured(cls, settings: Settings) -> Limits:
+        """The daemon's bounds: ``synthesis.max_text_length``."""
+        return cls(max_text_length=settings.synthesis.max_text_length)
+
+    def for_source(self, max_text_length: int | None = None, max_payload_bytes: int | None = None) -> Limits:
+        """These bounds as a source applies them: its own text bound when shorter, its own payload bound."""
+        text = min(self.max_text_length, max_text_length or self.max_text_length)
+        return Limits(max_text_length=text, max_payload_bytes=max_payload_bytes or self.max_payload_bytes)
 
 
 def make_request(data: dict[str, Any], limits: Limits, **fixed: Any) -> SpeechRequest:

@@ -58,7 +58,7 @@ class HttpSource(ConnectionSource):
         super().__init__()
         self.settings = settings
         self.key = _read_key(settings)
-        self.limits = Limits(max_text_length=settings.max_text_length, max_payload_bytes=settings.max_body_bytes)
+        self.limits = Limits()  # the seam's, narrowed by the API's own, once attached
         self.events: deque[dict[str, Any]] = deque(maxlen=_EVENTS_KEPT)
         self.url = ""
         self.app = _application(self)
@@ -93,10 +93,7 @@ class HttpSource(ConnectionSource):
             )
 
     def _attaching(self, seam: SourcePort) -> None:
-        self.limits = Limits(
-            max_text_length=min(self.settings.max_text_length, seam.limits.max_text_length),
-            max_payload_bytes=self.settings.max_body_bytes,
-        )
+        self.limits = seam.limits.for_source(self.settings.max_text_length, self.settings.max_body_bytes)
 
     def _starting(self, seam: SourcePort) -> None:
         seam.subscribe(self._on_notice)

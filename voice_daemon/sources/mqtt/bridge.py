@@ -24,7 +24,7 @@ from paho.mqtt.properties import Properties
 
 from voice_daemon.core.events import Changed, Event, Notice
 from voice_daemon.core.port import SourcePort, usable
-from voice_daemon.core.request import Limits, SpeechRequest, make_request, parse_payload, payload_id
+from voice_daemon.core.request import SpeechRequest, make_request, parse_payload, payload_id
 from voice_daemon.errors import ConfigError, DuplicateRequest, RequestError, UnknownVoice, VoiceDaemonError
 from voice_daemon.settings import MqttSettings
 from voice_daemon.sources.mqtt import hermes
@@ -49,7 +49,7 @@ class MqttBridge:
         self.seam = seam
         self.topics = Topics.under(settings.topic_prefix)
         self.client_id = settings.client_id or f"voice-daemon-{socket.gethostname()}"
-        self.limits = Limits(max_text_length=seam.limits.max_text_length, max_payload_bytes=settings.max_payload_bytes)
+        self.limits = seam.limits.for_source(max_payload_bytes=settings.max_payload_bytes)
         self._routes = self._handlers()
         self._client = self._make_client()
         self._outbox = Outbox(self._client, settings.max_queued_events)
