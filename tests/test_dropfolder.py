@@ -77,7 +77,8 @@ def test_good_files_become_requests_named_after_them_and_are_filed_when_done(
     assert requests["full"].id == "door-1" and requests["full"].language == "de"
     assert requests["full"].context == {"file": "full.json"}
     assert not list(inbox.glob("*.*")) and {p.name for p in (inbox / "processing").iterdir()} == {
-        "plain.txt", "full.json"
+        "plain.txt",
+        "full.json",
     }
     seam.end("door-1")
     seam.end(requests["plain"].id, "failed", error="the speakers are gone")
@@ -127,7 +128,11 @@ def test_an_id_reused_by_another_file_after_a_crash_is_refused_with_a_failed_eve
     restarted.stop()
     assert filed(inbox, "second.json") == "failed"
     [refused] = seam.failures
-    assert (refused.id, refused.context, refused.data["code"]) == ("again", {"file": "second.json"}, "id_in_use")
+    assert (refused.id, refused.context, refused.data["code"]) == (
+        "again",
+        {"file": "second.json"},
+        "id_in_use",
+    )
     assert "already used by another request" in (inbox / "failed" / "second.error.txt").read_text()
 
 
@@ -143,7 +148,9 @@ def test_a_reused_id_is_a_new_request_and_a_recovered_finished_file_is_filed(
     assert seam.submitted[0].text == "The second time."
     folder.stop()
     seam.end("again")
-    (inbox / "done" / "second.json").rename(inbox / "processing" / "second.json")  # as if filing was cut short
+    (inbox / "done" / "second.json").rename(
+        inbox / "processing" / "second.json"
+    )  # as if filing was cut short
     restarted = DropFolder(inbox, seam, settle=0.05, rescan=0.5)
     restarted.start()
     restarted.stop()
@@ -162,8 +169,15 @@ def test_a_full_queue_leaves_files_waiting_until_half_of_it_is_free(inbox: Path)
         time.sleep(0.3)
         assert len(list(inbox.glob("*.txt"))) == 2  # waiting in the folder, not refused
         seam.end(seam.submitted[0].id)  # one left of two: half free, scanned at once, not at the rescan
-        wait_until(lambda: len(seam.submitted) == 2 and not list(inbox.glob("*.txt")) or len(seam.outcomes) == 1
-                   and len(list(inbox.glob("*.txt"))) == 1, "one more taken")
+        wait_until(
+            lambda: (
+                len(seam.submitted) == 2
+                and not list(inbox.glob("*.txt"))
+                or len(seam.outcomes) == 1
+                and len(list(inbox.glob("*.txt"))) == 1
+            ),
+            "one more taken",
+        )
         assert not seam.failures
     finally:
         folder.stop()
@@ -202,7 +216,9 @@ def test_hostile_files_are_each_answered_once(
     assert "symbolic link" in errors["link.error.txt"] and "not a regular file" in errors["pipe.error.txt"]
     assert "the maximum is 65536" in errors["big.error.txt"]
     assert "not UTF-8" in errors[os.fsdecode(b"caf\xe9.error.txt")]
-    assert not [path for path in inbox.iterdir() if path.is_file() or path.is_symlink()], "the inbox root is empty"
+    assert not [path for path in inbox.iterdir() if path.is_file() or path.is_symlink()], (
+        "the inbox root is empty"
+    )
     drop(inbox, "after.txt", "Still serving.")
     wait_until(lambda: seam.submitted, "a request taken")
     assert not [record for record in caplog.records if record.exc_info or "Traceback" in record.getMessage()]

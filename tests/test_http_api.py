@@ -65,7 +65,9 @@ def decoded(data: bytes, response_format: str) -> tuple[int, int, np.ndarray]:
         return stream.rate, stream.channels, np.concatenate(frames, axis=1)[0]
 
 
-def test_starting_and_stopping_answer_503_with_retry_after_and_health_needs_no_key(source: HttpSource) -> None:
+def test_starting_and_stopping_answer_503_with_retry_after_and_health_needs_no_key(
+    source: HttpSource,
+) -> None:
     client = TestClient(source.app)
     starting = client.get("/v1/models", headers=AUTH)
     assert starting.status_code == 503 and starting.headers["retry-after"] == "5", starting.text
@@ -93,7 +95,9 @@ def test_the_openai_client_gets_every_format_decodable_at_24_khz(api: openai.Ope
         assert len(samples) / rate == pytest.approx(seconds, abs=0.1), fmt  # codec padding only
     assert audio["wav"][:4] == b"RIFF" and audio["wav"][4:8] == b"\xff\xff\xff\xff"  # streamed: size unknown
     assert audio["wav"][44:] == audio["pcm"]
-    assert [stream.request.voice for stream in seam.streams] == ["default"] * len(FORMATS)  # alloy: the default
+    assert [stream.request.voice for stream in seam.streams] == ["default"] * len(
+        FORMATS
+    )  # alloy: the default
     assert all(stream.request.source == "http" for stream in seam.streams)
 
 
@@ -115,15 +119,33 @@ def test_sse_sends_the_audio_as_deltas_then_done(api: openai.OpenAI) -> None:
         (b'{"input": "hi", "pitch": 3}', 400, "unknown field 'pitch'", "pitch", "pitch"),
         (b'{"voice": "anna"}', 400, "input is required", "input", "input"),
         (b'{"input": "  "}', 400, "text is empty", "input", "text"),
-        (b'{"input": "' + b"x" * 201 + b'"}', 400, "text is 201 characters long, the maximum is 200", "input", "text"),
-        (b'{"input": "hi", "response_format": "ogg"}', 400, "response_format", "response_format", "response_format"),
+        (
+            b'{"input": "' + b"x" * 201 + b'"}',
+            400,
+            "text is 201 characters long, the maximum is 200",
+            "input",
+            "text",
+        ),
+        (
+            b'{"input": "hi", "response_format": "ogg"}',
+            400,
+            "response_format",
+            "response_format",
+            "response_format",
+        ),
         (b'{"input": "hi", "language": "tlh"}', 400, "unsupported language 'tlh'", "language", "language"),
         (b'{"input": "hi", "voice": "../etc"}', 400, "is not a voice name", "voice", "voice"),
         (b'{"input": "hi", "voice": "ghost"}', 404, "unknown voice 'ghost'", "voice", "voice"),
     ],
 )
 def test_every_refusal_gets_one_failed_event_and_an_openai_error_from_its_code(
-    client: TestClient, seam: FakeSeam, body: bytes, status: int, message: str, param: str | None, field: str | None
+    client: TestClient,
+    seam: FakeSeam,
+    body: bytes,
+    status: int,
+    message: str,
+    param: str | None,
+    field: str | None,
 ) -> None:
     answer = client.post(SPEECH, content=body)
     assert answer.status_code == status, answer.text
@@ -143,22 +165,36 @@ def test_the_openai_client_raises_its_own_error_classes(api: openai.OpenAI, seam
     with pytest.raises(openai.BadRequestError, match="text is empty"):
         api.audio.speech.create(model="tts-1", voice="alloy", input="  ")
     with pytest.raises(openai.BadRequestError, match="response_format"):
-        api.audio.speech.create(model="tts-1", input=TEXT, voice="alloy", response_format="ogg")  # type: ignore
-    wrong = openai.OpenAI(base_url="http://testserver/v1", api_key="wrong", max_retries=0,
-                          http_client=TestClient(api._client._transport.app))  # type: ignore[attr-defined]
+        api.audio.speech.create(
+            model="tts-1", input=TEXT, voice="alloy", response_format="ogg"  # type: ignore[arg-type]
+        )
+    wrong = openai.OpenAI(
+        base_url="http://testserver/v1",
+        api_key="wrong",
+        max_retries=0,
+        http_client=TestClient(api._client._transport.app),
+    )  # type: ignore[attr-defined]
     with pytest.raises(openai.AuthenticationError, match="valid API key"):
         wrong.models.list()
     seam.busy = True
     with pytest.raises(openai.RateLimitError, match="interactive requests are waiting") as busy:
         api.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
     assert busy.value.response.headers["retry-after"] == "2"
-    assert [event.data["code"] for event in seam.failures] == ["unknown_voice", "bad_request", "bad_request", "busy"]
+    assert [event.data["code"] for event in seam.failures] == [
+        "unknown_voice",
+        "bad_request",
+        "bad_request",
+        "busy",
+    ]
 
 
 @pytest.mark.parametrize(
     ("error", "status", "code", "retry"),
-    [(Busy("full"), 429, "busy", "2"), (QueueFull("full"), 429, "queue_full", "2"),
-     (Stopping("the daemon is stopping"), 503, "stopping", "30")],
+    [
+        (Busy("full"), 429, "busy", "2"),
+        (QueueFull("full"), 429, "queue_full", "2"),
+        (Stopping("the daemon is stopping"), 503, "stopping", "30"),
+    ],
 )
 def test_an_error_before_the_first_audio_gets_the_status_of_its_code(
     client: TestClient, seam: FakeSeam, error: Exception, status: int, code: str, retry: str
@@ -203,7 +239,9 @@ HTTP_BODIES: list[tuple[bytes, int, str]] = [
 ]
 
 
-def test_hostile_bodies_each_get_an_openai_error_and_one_failed_event(client: TestClient, seam: FakeSeam) -> None:
+def test_hostile_bodies_each_get_an_openai_error_and_one_failed_event(
+    client: TestClient, seam: FakeSeam
+) -> None:
     bodies = [(p.payload, (413 if len(p.payload) > 65536 else 400), "") for p in NAMED + random_payloads(300)]
     refused = 0
     for body, status, reason in HTTP_BODIES + bodies:
@@ -212,4 +250,6 @@ def test_hostile_bodies_each_get_an_openai_error_and_one_failed_event(client: Te
         assert reason in answer.json()["error"]["message"], (body[:80], answer.text[:300])
         refused += status != 413  # a body refused from its length never reaches the endpoint
         assert len(seam.failures) == refused, body[:80]
-    assert client.post(SPEECH, json={"input": "Still serving.", "response_format": "wav"}).content[:4] == b"RIFF"
+    assert (
+        client.post(SPEECH, json={"input": "Still serving.", "response_format": "wav"}).content[:4] == b"RIFF"
+    )

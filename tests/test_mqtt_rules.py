@@ -47,14 +47,18 @@ class Harness:
 
     def publish(self, topic: str, payload: Any, qos: int = 1, dup: bool = False) -> None:
         message = paho.MQTTMessage(mid=len(self.acked) + 1, topic=topic.encode())
-        message.payload = payload if isinstance(payload, bytes) else (
-            payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        message.payload = (
+            payload
+            if isinstance(payload, bytes)
+            else (payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
         )
         message.qos, message.dup = qos, dup
         self.bridge._on_message(self.bridge._client, None, message)
 
     def events(self, state: str | None = None) -> list[dict[str, Any]]:
-        return [event for event in self.published.on("voice/event") if state is None or event["state"] == state]
+        return [
+            event for event in self.published.on("voice/event") if state is None or event["state"] == state
+        ]
 
 
 @pytest.fixture
@@ -88,8 +92,13 @@ def test_request_topics_json_plain_text_voice_by_topic_and_notify(mqtt: Harness,
     assert texts[3][1] == '{"not": "json, just the text"}' and len(texts) == 4
     assert [e["state"] for e in mqtt.events()] == ["queued"] * 4 and mqtt.acked == [1, 2, 3, 4, 5]
     seam.end("json-1", audio_seconds=1.5)
-    assert mqtt.events()[-1] | {"at": 0} == {"id": "json-1", "state": "done", "source": "mqtt", "at": 0,
-                                             "audio_seconds": 1.5}  # fmt: skip
+    assert mqtt.events()[-1] | {"at": 0} == {
+        "id": "json-1",
+        "state": "done",
+        "source": "mqtt",
+        "at": 0,
+        "audio_seconds": 1.5,
+    }
     assert mqtt.published.retained["voice/queue"] == "3"
 
 
@@ -98,10 +107,16 @@ def test_bad_payloads_each_get_one_failed_event_with_their_id_and_the_last_error
         "bad-json": ('{"id": "bad-json", "text": ', "not valid JSON"),
         "empty": (json.dumps({"id": "empty", "text": "  "}), "text is empty"),
         "ghost": (json.dumps({"id": "ghost", "text": "hi", "voice": "ghost"}), "unknown voice 'ghost'"),
-        "klingon": (json.dumps({"id": "klingon", "text": "hi", "language": "tlh"}), "unsupported language 'tlh'"),
+        "klingon": (
+            json.dumps({"id": "klingon", "text": "hi", "language": "tlh"}),
+            "unsupported language 'tlh'",
+        ),
         "long": (json.dumps({"id": "long", "text": "word " * 30}), "the maximum is 100"),
         "huge": (json.dumps({"id": "huge", "text": "x", "pad": "y" * 3000}), "the maximum is 2000"),
-        "path": (json.dumps({"id": "path", "text": "hi", "voice": "../../etc/passwd"}), "is not a voice name"),
+        "path": (
+            json.dumps({"id": "path", "text": "hi", "voice": "../../etc/passwd"}),
+            "is not a voice name",
+        ),
         "output": (json.dumps({"id": "output", "text": "hi", "output": "/tmp/x.wav"}), "output"),
         "topic": (json.dumps({"id": "topic", "text": "hi"}), "is not a voice name"),
     }
@@ -120,7 +135,9 @@ def test_bad_payloads_each_get_one_failed_event_with_their_id_and_the_last_error
     assert "is not a voice name" in mqtt.published.retained["voice/last_error"]
 
 
-def test_second_deliveries_and_resends_are_dropped_and_a_clash_is_refused(mqtt: Harness, seam: FakeSeam) -> None:
+def test_second_deliveries_and_resends_are_dropped_and_a_clash_is_refused(
+    mqtt: Harness, seam: FakeSeam
+) -> None:
     for dup in (False, True, False):
         mqtt.publish("voice/say", {"id": "once", "text": "Only once."}, dup=dup)
     assert [e["state"] for e in mqtt.events()] == ["queued"] and len(mqtt.acked) == 3
@@ -131,7 +148,9 @@ def test_second_deliveries_and_resends_are_dropped_and_a_clash_is_refused(mqtt: 
     assert [e["state"] for e in mqtt.events()] == ["queued", "failed", "done", "queued"]
 
 
-def test_a_handler_that_crashes_answers_with_a_failed_event_then_acknowledges(mqtt: Harness, seam: FakeSeam) -> None:
+def test_a_handler_that_crashes_answers_with_a_failed_event_then_acknowledges(
+    mqtt: Harness, seam: FakeSeam
+) -> None:
     """Found by issue 20: the crash was logged and the message acknowledged, with no answer."""
 
     def crash(*_args: Any, **_kwargs: Any) -> Any:
@@ -141,19 +160,34 @@ def test_a_handler_that_crashes_answers_with_a_failed_event_then_acknowledges(mq
     mqtt.publish("voice/say", {"id": "lost", "text": "Am I lost?"})
     mqtt.publish("hermes/tts/say", {"text": "And me?", "siteId": "default", "id": "h-lost", "sessionId": "s"})
     [failed, hermes_failed] = mqtt.events("failed")
-    assert failed["id"] == "lost" and "internal error" in failed["error"] and "RuntimeError" in failed["error"]
+    assert (
+        failed["id"] == "lost" and "internal error" in failed["error"] and "RuntimeError" in failed["error"]
+    )
     assert hermes_failed["id"] == "h-lost" and mqtt.acked == [1, 2]
-    assert mqtt.published.on("hermes/tts/sayFinished") == [{"id": "h-lost", "siteId": "default", "sessionId": "s"}]
+    assert mqtt.published.on("hermes/tts/sayFinished") == [
+        {"id": "h-lost", "siteId": "default", "sessionId": "s"}
+    ]
 
 
 def test_hermes_round_trip_site_filter_and_an_error_then_say_finished_for_every_refusal(
     mqtt: Harness, seam: FakeSeam
 ) -> None:
-    mqtt.publish("hermes/tts/say", {"text": "Hello from Rhasspy.", "siteId": "default", "lang": "en-US",
-                                    "id": "h-1", "sessionId": "s-9", "volume": 0.5})  # fmt: skip
+    mqtt.publish(
+        "hermes/tts/say",
+        {
+            "text": "Hello from Rhasspy.",
+            "siteId": "default",
+            "lang": "en-US",
+            "id": "h-1",
+            "sessionId": "s-9",
+            "volume": 0.5,
+        },
+    )
     assert seam.submitted[0].volume == 0.5 and seam.submitted[0].language == "en"
     seam.end(seam.submitted[0].id)
-    assert mqtt.published.on("hermes/tts/sayFinished") == [{"id": "h-1", "siteId": "default", "sessionId": "s-9"}]
+    assert mqtt.published.on("hermes/tts/sayFinished") == [
+        {"id": "h-1", "siteId": "default", "sessionId": "s-9"}
+    ]
     mqtt.publish("hermes/tts/say", {"text": "Not for us.", "siteId": "garage", "id": "h-2"})
     assert len(seam.notices) == 2 and len(mqtt.acked) == 2  # ignored (queued, done only), yet acknowledged
     refused = {
@@ -166,7 +200,10 @@ def test_hermes_round_trip_site_filter_and_an_error_then_say_finished_for_every_
         mqtt.publish("hermes/tts/say", payload)
     mqtt.publish("hermes/tts/say", b'{"siteId": "default", "text": ')  # not JSON at all
     sent = [(topic, payload) for topic, payload in mqtt.published.sent if topic.startswith("hermes/")][1:]
-    assert [topic for topic, _ in sent] == ["hermes/error/tts", "hermes/tts/sayFinished"] * 5  # error, then finished
+    assert [topic for topic, _ in sent] == [
+        "hermes/error/tts",
+        "hermes/tts/sayFinished",
+    ] * 5  # error, then finished
     finished = {payload["id"]: payload for topic, payload in sent if topic.endswith("sayFinished")}
     assert set(refused) <= set(finished)
     assert finished["h-empty"] == {"id": "h-empty", "siteId": "default", "sessionId": "s-1"}
@@ -182,7 +219,9 @@ def test_home_assistant_discovery_is_retained_on_connect_and_when_home_assistant
     retained = mqtt.published.retained
     configs = {topic: json.loads(value) for topic, value in retained.items() if topic.endswith("/config")}
     by_component = {topic.split("/")[1]: config for topic, config in configs.items()}
-    assert set(by_component) == {"notify", "select", "sensor", "binary_sensor", "button"} and len(configs) == 6
+    assert (
+        set(by_component) == {"notify", "select", "sensor", "binary_sensor", "button"} and len(configs) == 6
+    )
     for config in configs.values():
         assert config["availability_topic"] == "voice/status" and config["unique_id"].startswith("vd-test_")
         assert config["device"]["identifiers"] == ["vd-test"]
@@ -211,10 +250,20 @@ def test_the_default_voice_select_and_the_stop_button(mqtt: Harness, seam: FakeS
 
 
 def test_a_prefix_a_share_group_and_topics_turned_off(seam: FakeSeam) -> None:
-    mqtt = harness_for(seam, topic_prefix="home/speaker", share_group="speakers", voice_topics=False,
-                       hermes=False, discovery=False)  # fmt: skip
-    assert set(mqtt.bridge._routes) == {"$share/speakers/home/speaker/say", "home/speaker/notify",
-                                        "home/speaker/stop", "home/speaker/default_voice/set"}  # fmt: skip
+    mqtt = harness_for(
+        seam,
+        topic_prefix="home/speaker",
+        share_group="speakers",
+        voice_topics=False,
+        hermes=False,
+        discovery=False,
+    )
+    assert set(mqtt.bridge._routes) == {
+        "$share/speakers/home/speaker/say",
+        "home/speaker/notify",
+        "home/speaker/stop",
+        "home/speaker/default_voice/set",
+    }
     mqtt.publish("home/speaker/say", "Shared work.")
     mqtt.publish("home/speaker/say/anna", "Not a topic any more.")
     mqtt.publish("hermes/tts/say", {"text": "Off.", "siteId": "default"})

@@ -113,7 +113,9 @@ class FakeSeam:
                 raise DuplicateRequest(f"request {complete.id} is already queued")
             raise IdInUse(f"request id {complete.id!r} is already queued for another text; use a new id")
         if redelivered and complete.id in self.outcomes:
-            raise DuplicateRequest(f"request {complete.id} was already served", outcome=self.outcomes[complete.id])
+            raise DuplicateRequest(
+                f"request {complete.id} was already served", outcome=self.outcomes[complete.id]
+            )
         if len(self.submitted) >= self.capacity:
             raise QueueFull(f"the queue is full ({self.capacity} requests)")
         self.submitted.append(complete)
@@ -145,7 +147,9 @@ class FakeSeam:
         request_id: str | None = None,
         context: Mapping[str, str] | None = None,
     ) -> None:
-        self.publish(Event.refusal(error, request=request, source=source, request_id=request_id, context=context))
+        self.publish(
+            Event.refusal(error, request=request, source=source, request_id=request_id, context=context)
+        )
 
     def voices(self) -> tuple[VoiceInfo, ...]:
         return tuple(self._voices[name] for name in sorted(self._voices))

@@ -30,8 +30,20 @@ from voice_daemon.synthesis.text import LANGUAGES, complete_sentences, normalize
 from voice_daemon.voices.names import VoiceName
 
 __all__ = [
-    "LANGUAGES", "Limits", "OutputMode", "SpeechRequest", "complete_sentences", "decode_fields", "decode_json",
-    "describe_problems", "make_request", "new_id", "parse_payload", "payload_id", "problem_field", "usable_id",
+    "LANGUAGES",
+    "Limits",
+    "OutputMode",
+    "SpeechRequest",
+    "complete_sentences",
+    "decode_fields",
+    "decode_json",
+    "describe_problems",
+    "make_request",
+    "new_id",
+    "parse_payload",
+    "payload_id",
+    "problem_field",
+    "usable_id",
 ]
 
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -197,7 +209,8 @@ def payload_id(raw: bytes) -> str | None:
 def _validated(data: dict[str, Any], limits: Limits, fixed: dict[str, Any]) -> SpeechRequest:
     unexpected = sorted({"source", "context", "created", "name"} & data.keys())
     if unexpected:
-        raise RequestError(f"field(s) {', '.join(unexpected)} may not be set in a request", field=unexpected[0])
+        message = f"field(s) {', '.join(unexpected)} may not be set in a request"
+        raise RequestError(message, field=unexpected[0])
     try:
         request = SpeechRequest(**{**data, **fixed})
     except ValidationError as exc:

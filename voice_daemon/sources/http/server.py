@@ -50,7 +50,7 @@ _START_TIMEOUT = 10
 
 
 class HttpSource(ConnectionSource):
-    """The HTTP API; :meth:`open` it early, :meth:`attach` the seam, then :meth:`start` it with the sources."""
+    """The HTTP API: :meth:`open` it early, :meth:`attach` the seam, :meth:`start` it with the sources."""
 
     name = "HTTP API"
 
@@ -79,7 +79,8 @@ class HttpSource(ConnectionSource):
             server_header=False, timeout_graceful_shutdown=5, limit_concurrency=64,
         )
         self._server = server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="http", daemon=True)
+        sockets = {"sockets": [listener]}
+        self._thread = threading.Thread(target=server.run, kwargs=sockets, name="http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + _START_TIMEOUT
         while not server.started and self._thread.is_alive() and time.monotonic() < deadline:
@@ -105,7 +106,7 @@ class HttpSource(ConnectionSource):
         return self.seam
 
     def _close(self) -> None:
-        """Stop listening; responses under way get a few seconds, then are cut (and their requests cancelled)."""
+        """Stop listening; responses under way get a few seconds, then are cut (their requests cancelled)."""
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(15)
@@ -200,7 +201,8 @@ def _listener(settings: HttpSettings) -> socket.socket:
     try:
         return socket.create_server((settings.host, settings.port), family=family)
     except OSError as exc:
-        raise ConfigError(f"http: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+        where = f"{settings.host}:{settings.port}"
+        raise ConfigError(f"http: cannot listen on {where}: {exc.strerror or exc}") from None
 
 
 def _url(host: str, listener: socket.socket) -> str:
