@@ -101,7 +101,7 @@ class Daemon:
             folder.mkdir(parents=True, exist_ok=True)
         self._remove_stale_temporaries()
         self._open_early()  # HTTP answers 503, Wyoming an error event, while the model loads
-        engine = load_engine(settings.model, paths.cache)
+        engine = load_engine(settings.model.path, paths.cache, **settings.model.options())
         spool = Spool(paths.spool, settings.queue.max_size, settings.queue.keep_finished_hours * 3600)
         log.info("%d request(s) waiting in the queue", spool.recover())
         registry = VoiceRegistry(paths.voices, LatentsCache(paths.latents_cache), engine)
@@ -112,7 +112,7 @@ class Daemon:
         events, lane, player = EventBus(), Lane(settings.queue.interactive_max_size, spool.wake), Player(settings.output.device)
         worker = Worker(spool, lane, engine, registry, player, events, self._worker_config())
         seam = Seam(spool, lane, worker, registry, events, default_voice, language=settings.synthesis.language,
-                    output=settings.output.mode, limits=Limits(max_text_length=settings.synthesis.max_text_length))  # fmt: skip
+                    output=settings.output.mode, limits=Limits.configured(settings))  # fmt: skip
         self.running = running = Running(spool, registry, player, worker, seam)
         worker.start()
         for component in self._sources(running):

@@ -16,14 +16,13 @@ import hashlib
 import logging
 import os
 import stat
-import time
 from pathlib import Path
 
 from voice_daemon.core.events import Event, Notice
+from voice_daemon.core.port import SourcePort
 from voice_daemon.core.request import SpeechRequest, decode_fields, make_request
-from voice_daemon.core.seam import Seam
-from voice_daemon.errors import DuplicateRequest, QueueFull, RequestError, VoiceDaemonError
-from voice_daemon.files import safe_name, write_text_atomic
+from voice_daemon.errors import DuplicateRequest, IdInUse, QueueFull, RequestError, VoiceDaemonError
+from voice_daemon.files import prune, safe_name, write_text_atomic
 from voice_daemon.watching import SettledFiles
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ SOURCE = "inbox"
 class DropFolder:
     """Watches ``directory`` and turns complete request files into queued requests."""
 
-    def __init__(self, directory: Path, seam: Seam, *, settle: float, rescan: float) -> None:
+    def __init__(self, directory: Path, seam: SourcePort, *, settle: float, rescan: float) -> None:
         self.directory = directory
         self.seam = seam
         self.processing, self.done, self.failed = (directory / name for name in ("processing", "done", "failed"))
@@ -54,17 +53,14 @@ class DropFolder:
 
     def prune(self, older_than_seconds: float) -> None:
         """Remove files in ``done/`` older than the given age."""
-        horizon = time.time() - older_than_seconds
-        for path in self.done.iterdir():
-            if path.stat().st_mtime < horizon:
-                path.unlink(missing_ok=True)
+        prune(self.done, older_than_seconds)
 
     def _accepts(self, path: Path) -> bool:
         return path.parent == self.directory and path.suffix in REQUEST_SUFFIXES and not path.name.startswith(".")
 
     def _on_ready(self, path: Path) -> None:
         claimed = self.processing / path.name
-        if not self.seam.state().has_room or claimed.exists():
+        if not self.seam.has_room() or claimed.exists():
             self._deferred = True  # stays in the folder until there is room
             return
         try:
@@ -108,15 +104,16 @@ class DropFolder:
             return  # still queued: filed when its request ends
         if outcome.request.context.get("file") == claimed.name and outcome.request.source == SOURCE:
             self._finish(claimed, outcome.state, outcome.data)
-        else:
-            self._file(claimed, self.failed, f"request id {request.id!r} was already used by another request")
+        else:  # answered like any refusal: its 'failed' event files it
+            reused = IdInUse(f"request id {request.id!r} was already used by another request", request_id=request.id)
+            self.seam.refuse(reused, request=request)
 
     def _on_notice(self, notice: Notice) -> None:
         if not isinstance(notice, Event) or not notice.final:
             return
         if notice.source == SOURCE and "file" in notice.context:
             self._finish(self.processing / notice.context["file"], notice.state, notice.data)
-        if self._deferred and (state := self.seam.state()).waiting <= state.capacity // 2:
+        if self._deferred and self.seam.below_half():
             self._deferred = False
             self._watcher.scan()  # room again: look at the waiting files now, not at the next rescan
 

@@ -23,8 +23,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from voice_daemon.core.events import Changed, Event, Notice
-from voice_daemon.core.request import Limits, SpeechRequest, make_request, parse_payload
-from voice_daemon.core.seam import Seam
+from voice_daemon.core.port import SourcePort, usable
+from voice_daemon.core.request import SpeechRequest, make_request, parse_payload, payload_id
 from voice_daemon.errors import ConfigError, DuplicateRequest, RequestError, UnknownVoice, VoiceDaemonError
 from voice_daemon.settings import MqttSettings
 from voice_daemon.sources.mqtt import hermes
@@ -44,12 +44,12 @@ Handler = Callable[[paho.MQTTMessage], None]
 class MqttBridge:
     """Connects the daemon to one broker; start() returns at once, the connection comes when it can."""
 
-    def __init__(self, settings: MqttSettings, seam: Seam) -> None:
+    def __init__(self, settings: MqttSettings, seam: SourcePort) -> None:
         self.settings = settings
         self.seam = seam
         self.topics = Topics.under(settings.topic_prefix)
         self.client_id = settings.client_id or f"voice-daemon-{socket.gethostname()}"
-        self.limits = Limits(max_text_length=seam.limits.max_text_length, max_payload_bytes=settings.max_payload_bytes)
+        self.limits = seam.limits.for_source(max_payload_bytes=settings.max_payload_bytes)
         self._routes = self._handlers()
         self._client = self._make_client()
         self._outbox = Outbox(self._client, settings.max_queued_events)
@@ -140,14 +140,29 @@ class MqttBridge:
         return handlers
 
     def _on_message(self, client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        """Hand ``message`` to its handler, then acknowledge it.
+
+        A handler answers every request it takes (queued, or one 'failed' event); one that
+        crashes has not, so the crash is answered here with a 'failed' event, and then the
+        message is acknowledged: delivered again, it would crash again.
+        """
         handler = next((h for pattern, h in self._routes.items() if _matches(pattern, message.topic)), None)
         try:
             if handler is not None:
                 handler(message)
-        except Exception:
+        except Exception as exc:
             log.exception("handling a message on %s failed", message.topic)
+            self._answer_crash(message, exc)
         if message.qos > 0:
             client.ack(message.mid, message.qos)
+
+    def _answer_crash(self, message: paho.MQTTMessage, exc: Exception) -> None:
+        error = f"internal error handling a message on {message.topic}: {type(exc).__name__} (see the daemon's log)"
+        if message.topic == hermes.SAY:
+            context = hermes.context_of(message.payload)
+            self.seam.refuse(error, source=hermes.SOURCE, request_id=context["hermes_id"], context=context)
+        else:
+            self.seam.refuse(error, source=SOURCE, request_id=payload_id(message.payload))
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -246,21 +261,22 @@ class MqttBridge:
         self._outbox.retain(self.topics.speaking, "ON" if state.speaking else "OFF")
 
     def _publish_default_voice(self) -> None:
-        self._outbox.retain(self.topics.default_voice, lambda: self.seam.state().default_voice)
+        self._outbox.retain(self.topics.default_voice, self.seam.default_voice)
 
     def _publish_voices(self) -> None:
-        state = self.seam.state()
-        self._outbox.retain(self.topics.voices, json.dumps([voice.to_dict() for voice in state.voices]))
+        voices = self.seam.voices()
+        self._outbox.retain(self.topics.voices, json.dumps([voice.to_dict() for voice in voices]))
         if self.settings.discovery:
-            for topic, config in hass.discovery_messages(self.topics, self.settings.discovery_prefix,
-                                                         self.client_id, state.usable_voices()).items():  # fmt: skip
+            prefix = self.settings.discovery_prefix
+            messages = hass.discovery_messages(self.topics, prefix, self.client_id, usable(voices))
+            for topic, config in messages.items():
                 self._outbox.retain(topic, config)
 
     def _publish(self, topic: str, payload: Any) -> None:
         self._outbox.send(topic, json.dumps(payload))
 
     def _queue_length(self) -> str:
-        return str(self.seam.state().queue_length)
+        return str(self.seam.queue_length())
 
 
 def _matches(pattern: str, topic: str) -> bool:
