@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voice_daemon.core.events import Changed, Event, EventBus, Subscriber
-from voice_daemon.core.lane import Lane, Stream
+from voice_daemon.core.lane import DEFAULT_LOOKAHEAD_SECONDS, Lane, Stream
 from voice_daemon.core.request import Limits, SpeechRequest, new_id, usable_id
 from voice_daemon.core.spool import Spool
 from voice_daemon.core.state import DefaultVoice
@@ -77,11 +77,13 @@ class Seam:
     def __init__(
         self, spool: Spool, lane: Lane, worker: Worker, registry: VoiceRegistry, events: EventBus,
         default_voice: DefaultVoice, *, language: str, output: OutputMode, limits: Limits,
+        lookahead_seconds: float = DEFAULT_LOOKAHEAD_SECONDS,
     ) -> None:  # fmt: skip
         self._spool, self._lane, self._worker, self._registry = spool, lane, worker, registry
         self._events, self._default_voice = events, default_voice
         self._language, self._output = language, output
         self.limits = limits
+        self._lookahead = lookahead_seconds
         self._voices_lock = threading.Lock()  # one addition or removal at a time
         registry.listeners.append(self._voices_changed)
 
@@ -105,7 +107,7 @@ class Seam:
 
         Raises UnknownVoice and Busy (the lane is full).  Cancel the Stream when the caller goes.
         """
-        stream = Stream(self._completed(request, output=None))
+        stream = Stream(self._completed(request, output=None), self._lookahead)
         self._lane.put(stream, lambda: self._events.publish(Event.of("queued", stream.request)))
         return stream
 
