@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from voice_daemon.core.request import SpeechRequest
+from voice_daemon.core.request import SpeechRequest, new_id, usable_id
+from voice_daemon.errors import RequestError, VoiceDaemonError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,30 @@ class Event:
     def of(cls, state: State, request: SpeechRequest, data: dict[str, Any] | None = None) -> Event:
         """An event of ``request``."""
         return cls(state, request.id, request.source, data or {}, request, request.context)
+
+    @classmethod
+    def refusal(
+        cls,
+        error: VoiceDaemonError | str,
+        *,
+        request: SpeechRequest | None = None,
+        source: str = "",
+        request_id: str | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> Event:
+        """The one 'failed' event that answers a refused request, or a payload that never became one.
+
+        Its data: ``error`` (the message), ``code`` (the error class's stable code) and, for a
+        RequestError naming one, ``field``.  Without ``request`` the event's id is ``request_id``,
+        else the id a RequestError found in the payload, when either is well formed; else a new one.
+        """
+        data: dict[str, Any] = {"error": str(error), "code": getattr(error, "code", VoiceDaemonError.code)}
+        if isinstance(error, RequestError) and error.field is not None:
+            data["field"] = error.field
+        if request is not None:
+            return cls.of("failed", request, data)
+        own = usable_id(request_id) or usable_id(getattr(error, "request_id", None))
+        return cls("failed", own or new_id(), source, data, context=context or {})
 
     @property
     def speaks(self) -> bool:

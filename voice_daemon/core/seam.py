@@ -14,12 +14,11 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
 
 from voice_daemon.core.events import Changed, Event, EventBus, Subscriber
 from voice_daemon.core.lane import DEFAULT_LOOKAHEAD_SECONDS, Lane, Stream
-from voice_daemon.core.request import Limits, SpeechRequest, new_id, usable_id
+from voice_daemon.core.port import DaemonState, VoiceInfo
+from voice_daemon.core.request import Limits, SpeechRequest
 from voice_daemon.core.spool import Spool
 from voice_daemon.core.state import DefaultVoice
 from voice_daemon.core.worker import Worker
@@ -32,47 +31,15 @@ from voice_daemon.voices.registry import Voice, VoiceRegistry
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class VoiceInfo:
-    """A voice as sources may show it."""
-
-    name: str
-    status: str  # "ok", "warning" or "rejected"
-    files: tuple[str, ...]
-    problems: tuple[str, ...]
-    warnings: tuple[str, ...]
-
-    @classmethod
-    def of(cls, voice: Voice) -> VoiceInfo:
-        return cls(voice.name, voice.status, tuple(p.name for p in voice.files), tuple(voice.problems),
-                   tuple(voice.warnings))  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "files": list(self.files),
-                "problems": list(self.problems), "warnings": list(self.warnings)}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class DaemonState:
-    """A snapshot of what sources may report."""
-
-    queue_length: int  # durable requests waiting or in progress
-    waiting: int  # durable requests waiting
-    capacity: int  # queue.max_size
-    has_room: bool  # another durable request would be accepted
-    interactive_waiting: int
-    speaking: bool  # an announcement is being made for the speakers
-    current: str | None  # id of the request being synthesised
-    default_voice: str  # the voice a request naming none gets
-    default_voice_note: str | None  # why that is not the chosen one
-    voices: tuple[VoiceInfo, ...]
-
-    def usable_voices(self) -> list[str]:
-        return [voice.name for voice in self.voices if voice.status != "rejected"]
+def voice_info(voice: Voice) -> VoiceInfo:
+    """``voice`` as sources may show it."""
+    return VoiceInfo(
+        voice.name, voice.status, tuple(p.name for p in voice.files), tuple(voice.problems), tuple(voice.warnings)
+    )
 
 
 class Seam:
-    """The one interface between request sources and the core."""
+    """The one interface between request sources and the core (it implements ``core.port.SourcePort``)."""
 
     def __init__(
         self, spool: Spool, lane: Lane, worker: Worker, registry: VoiceRegistry, events: EventBus,
@@ -116,34 +83,57 @@ class Seam:
         return self._completed(request, output=request.output)
 
     def refuse(
-        self, error: VoiceDaemonError | str, *, request: SpeechRequest | None = None, source: str = "",
-        request_id: str | None = None, context: Mapping[str, str] | None = None,
-    ) -> None:  # fmt: skip
-        """Answer a request (or a payload that never became one) with a 'failed' event.
-
-        Without ``request`` the event's id is ``request_id``, else the id a RequestError found in the
-        payload, when either is a well-formed id; else a new one.
-        """
-        data = {"error": str(error)}
-        if request is not None:
-            self._events.publish(Event.of("failed", request, data))
-            return
-        own = usable_id(request_id) or usable_id(getattr(error, "request_id", None))
-        self._events.publish(Event("failed", own or new_id(), source, data, context=context or {}))
+        self,
+        error: VoiceDaemonError | str,
+        *,
+        request: SpeechRequest | None = None,
+        source: str = "",
+        request_id: str | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer a request (or a payload that never became one) with its one 'failed' event (``Event.refusal``)."""
+        self._events.publish(
+            Event.refusal(error, request=request, source=source, request_id=request_id, context=context)
+        )
 
     # -- state and commands ---------------------------------------------------------------------
 
+    def voices(self) -> tuple[VoiceInfo, ...]:
+        """Every voice, usable or not, by name."""
+        return tuple(voice_info(voice) for voice in self._registry.all())
+
+    def default_voice(self) -> str:
+        """The voice a request naming none gets."""
+        return self._default_voice.resolve()
+
+    def has_room(self) -> bool:
+        """Another durable request would be accepted."""
+        return self._spool.has_room()
+
+    def queue_length(self) -> int:
+        """Durable requests waiting or in progress."""
+        return len(self._spool)
+
+    def below_half(self) -> bool:
+        """At most half of the queue's capacity is waiting."""
+        return self._spool.pending() <= self._spool.max_size // 2
+
     def state(self) -> DaemonState:
+        """Everything sources may report, at once (use the single facts above for one of them)."""
         current = self._worker.current
         announcing = self._worker.announcing
         return DaemonState(
-            queue_length=len(self._spool), waiting=self._spool.pending(), capacity=self._spool.max_size,
-            has_room=self._spool.has_room(), interactive_waiting=len(self._lane),
+            queue_length=self.queue_length(),
+            waiting=self._spool.pending(),
+            capacity=self._spool.max_size,
+            has_room=self.has_room(),
+            interactive_waiting=len(self._lane),
             speaking=announcing is not None and announcing.output in ("play", "both"),
             current=current.id if current is not None else None,
-            default_voice=self._default_voice.resolve(), default_voice_note=self._default_voice.note(),
-            voices=tuple(VoiceInfo.of(voice) for voice in self._registry.all()),
-        )  # fmt: skip
+            default_voice=self.default_voice(),
+            default_voice_note=self._default_voice.note(),
+            voices=self.voices(),
+        )
 
     def stop_current(self) -> bool:
         """Cut the current announcement short; True if there was one."""
@@ -162,7 +152,7 @@ class Seam:
         (every rejected clip and why; nothing was written) and StorageError.
         """
         with self._voices_lock, self._storing():
-            return VoiceInfo.of(uploads.add_voice(self._registry, name, clips))
+            return voice_info(uploads.add_voice(self._registry, name, clips))
 
     def remove_voice(self, name: str) -> None:
         """Delete voice ``name`` from ``paths.voices``; UnknownVoice if there is none, StorageError."""

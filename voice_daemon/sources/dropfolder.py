@@ -21,7 +21,7 @@ from pathlib import Path
 
 from voice_daemon.core.events import Event, Notice
 from voice_daemon.core.request import SpeechRequest, decode_fields, make_request
-from voice_daemon.core.seam import Seam
+from voice_daemon.core.port import SourcePort
 from voice_daemon.errors import DuplicateRequest, QueueFull, RequestError, VoiceDaemonError
 from voice_daemon.files import safe_name, write_text_atomic
 from voice_daemon.watching import SettledFiles
@@ -35,7 +35,7 @@ SOURCE = "inbox"
 class DropFolder:
     """Watches ``directory`` and turns complete request files into queued requests."""
 
-    def __init__(self, directory: Path, seam: Seam, *, settle: float, rescan: float) -> None:
+    def __init__(self, directory: Path, seam: SourcePort, *, settle: float, rescan: float) -> None:
         self.directory = directory
         self.seam = seam
         self.processing, self.done, self.failed = (directory / name for name in ("processing", "done", "failed"))
@@ -64,7 +64,7 @@ class DropFolder:
 
     def _on_ready(self, path: Path) -> None:
         claimed = self.processing / path.name
-        if not self.seam.state().has_room or claimed.exists():
+        if not self.seam.has_room() or claimed.exists():
             self._deferred = True  # stays in the folder until there is room
             return
         try:
@@ -116,7 +116,7 @@ class DropFolder:
             return
         if notice.source == SOURCE and "file" in notice.context:
             self._finish(self.processing / notice.context["file"], notice.state, notice.data)
-        if self._deferred and (state := self.seam.state()).waiting <= state.capacity // 2:
+        if self._deferred and self.seam.below_half():
             self._deferred = False
             self._watcher.scan()  # room again: look at the waiting files now, not at the next rescan
 

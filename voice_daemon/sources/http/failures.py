@@ -69,11 +69,10 @@ def api_error(exc: VoiceDaemonError, param: str | None = None) -> ApiError:
     return ApiError(500, message, "server_error", code="synthesis_failed")
 
 
-def not_ready(state: str) -> ApiError:
+def not_ready(state: str, message: str) -> ApiError:
     """The answer while the daemon is ``starting`` (loading the model) or ``stopping``."""
-    why = "starting (loading the model)" if state == "starting" else state
-    return ApiError(503, f"the daemon is {why}; try again shortly", "server_error", code=state,
-                    headers={"Retry-After": str(STARTING_RETRY_SECONDS)})  # fmt: skip
+    headers = {"Retry-After": str(STARTING_RETRY_SECONDS)}
+    return ApiError(503, message, "server_error", code=state, headers=headers)
 
 
 async def on_api_error(_request: Request, exc: Exception) -> JSONResponse:

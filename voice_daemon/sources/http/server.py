@@ -26,8 +26,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voice_daemon.core.events import Event, Notice
+from voice_daemon.core.port import SourcePort
 from voice_daemon.core.request import Limits
-from voice_daemon.core.seam import Seam
 from voice_daemon.errors import ConfigError
 from voice_daemon.settings import HttpSettings
 from voice_daemon.sources.http import page, speech, voices
@@ -39,6 +39,7 @@ from voice_daemon.sources.http.failures import (
     on_crash,
     on_http_exception,
 )
+from voice_daemon.sources.lifecycle import ConnectionSource
 
 log = logging.getLogger(__name__)
 
@@ -48,78 +49,66 @@ _EVENTS_KEPT = 50
 _START_TIMEOUT = 10
 
 
-class HttpSource:
+class HttpSource(ConnectionSource):
     """The HTTP API; :meth:`open` it early, :meth:`attach` the seam, then :meth:`start` it with the sources."""
 
+    name = "HTTP API"
+
     def __init__(self, settings: HttpSettings) -> None:
+        super().__init__()
         self.settings = settings
         self.key = _read_key(settings)
-        self.seam: Seam | None = None  # None until the daemon is ready
-        self.state = "starting"  # then "ready", then "stopping"
-        self._attached: Seam | None = None
-        self.limits = Limits(
-            max_text_length=settings.max_text_length, max_payload_bytes=settings.max_body_bytes
-        )
+        self.limits = Limits(max_text_length=settings.max_text_length, max_payload_bytes=settings.max_body_bytes)
         self.events: deque[dict[str, Any]] = deque(maxlen=_EVENTS_KEPT)
         self.url = ""
         self.app = _application(self)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    def open(self) -> None:
-        """Listen now (ConfigError when the address cannot be had); answers 503 until started."""
-        settings = self.settings
-        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-        try:
-            listener = socket.create_server((settings.host, settings.port), family=family)
-        except OSError as exc:
-            raise ConfigError(
-                f"http: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
-            ) from None
-        host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
-        self.url = f"http://{host}:{listener.getsockname()[1]}/"
+    @property
+    def address(self) -> str:
+        return f"{self.url} (OpenAI base URL {self.url}v1)"
+
+    def _listen(self) -> None:
+        """Serve on a thread of its own (ConfigError when the address cannot be had)."""
+        listener = _listener(self.settings)
+        self.url = _url(self.settings.host, listener)
         # limit_concurrency: beyond 64 connections at once, uvicorn answers 503 itself.
-        config = uvicorn.Config(self.app, http="h11", loop="asyncio", lifespan="off", log_config=None,
-                                access_log=False, server_header=False, timeout_graceful_shutdown=5,
-                                limit_concurrency=64)  # fmt: skip
-        self._server = server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [listener]}, name="http", daemon=True
+        config = uvicorn.Config(
+            self.app, http="h11", loop="asyncio", lifespan="off", log_config=None, access_log=False,
+            server_header=False, timeout_graceful_shutdown=5, limit_concurrency=64,
         )
+        self._server = server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + _START_TIMEOUT
         while not server.started and self._thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         if not server.started:
             raise ConfigError(f"http: the server on {self.url} did not start")
-        if not _is_loopback(settings.host) and self.key is None:
-            log.warning("http.host is %s, not loopback, and no http.api_key is set: anyone who can reach %s "
-                        "can use the speech API and add or delete voices", settings.host, self.url)  # fmt: skip
-        log.info("HTTP API on %s (OpenAI base URL %sv1); starting", self.url, self.url)
+        if not _is_loopback(self.settings.host) and self.key is None:
+            log.warning(
+                "http.host is %s, not loopback, and no http.api_key is set: anyone who can reach %s "
+                "can use the speech API and add or delete voices", self.settings.host, self.url,
+            )
 
-    def attach(self, seam: Seam) -> HttpSource:
-        """The seam requests will go to (once started)."""
-        self.limits = Limits(max_text_length=min(self.settings.max_text_length, seam.limits.max_text_length),
-                             max_payload_bytes=self.settings.max_body_bytes)  # fmt: skip
-        self._attached = seam
-        return self
+    def _attaching(self, seam: SourcePort) -> None:
+        self.limits = Limits(
+            max_text_length=min(self.settings.max_text_length, seam.limits.max_text_length),
+            max_payload_bytes=self.settings.max_body_bytes,
+        )
 
-    def start(self) -> None:
-        """Take requests."""
-        assert self._attached is not None, "attach the seam first"
-        self._attached.subscribe(self._on_notice)
-        self.seam, self.state = self._attached, "ready"
-        log.info("HTTP API ready on %s", self.url)
+    def _starting(self, seam: SourcePort) -> None:
+        seam.subscribe(self._on_notice)
 
-    def ready_seam(self) -> Seam:
+    def ready_seam(self) -> SourcePort:
         """The seam; ApiError 503 while the daemon starts (or stops)."""
         if self.seam is None:
-            raise not_ready(self.state)
+            raise not_ready(self.state, self.not_ready_reason())
         return self.seam
 
-    def stop(self) -> None:
+    def _close(self) -> None:
         """Stop listening; responses under way get a few seconds, then are cut (and their requests cancelled)."""
-        self.seam, self.state = None, "stopping"
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(15)
@@ -179,7 +168,7 @@ class Guard:
             return ApiError(401, "a valid API key is needed: send 'Authorization: Bearer <key>' (http.api_key)",
                             code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         if source.seam is None:
-            return not_ready(source.state)
+            return not_ready(source.state, source.not_ready_reason())
         limit = source.body_limit(scope["method"], path)
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
@@ -207,6 +196,19 @@ def _application(source: HttpSource) -> Starlette:
     })  # fmt: skip
     app.state.source = source
     return app
+
+
+def _listener(settings: HttpSettings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:
+        return socket.create_server((settings.host, settings.port), family=family)
+    except OSError as exc:
+        raise ConfigError(f"http: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+
+
+def _url(host: str, listener: socket.socket) -> str:
+    shown = f"[{host}]" if listener.family == socket.AF_INET6 else host
+    return f"http://{shown}:{listener.getsockname()[1]}/"
 
 
 def _read_key(settings: HttpSettings) -> str | None:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from voice_daemon.core.request import Limits, SpeechRequest, decode_json, make_request
-from voice_daemon.core.seam import Seam, Stream
+from voice_daemon.core.port import SourcePort, Stream
 from voice_daemon.errors import RequestError, VoiceDaemonError
 from voice_daemon.sources.http.encoding import FORMATS, Encoder
 from voice_daemon.sources.http.failures import ApiError, StreamBroken, api_error
@@ -70,7 +70,7 @@ def model_entry() -> dict[str, Any]:
 
 async def speech(request: Request) -> Response:
     source = request.app.state.source
-    seam: Seam = source.ready_seam()
+    seam: SourcePort = source.ready_seam()
     body = parse_body(await request.body())
     speech_request = _speech_request(body, seam, source.limits)
     try:
@@ -115,7 +115,7 @@ def parse_body(raw: bytes) -> SpeechBody:
         raise ApiError(400, message, param=field, code="invalid_value") from None
 
 
-def _speech_request(body: SpeechBody, seam: Seam, limits: Limits) -> SpeechRequest:
+def _speech_request(body: SpeechBody, seam: SourcePort, limits: Limits) -> SpeechRequest:
     text = body.input.strip()
     if not text:
         raise ApiError(400, "input is empty", param="input", code="empty_input")
@@ -131,10 +131,10 @@ def _speech_request(body: SpeechBody, seam: Seam, limits: Limits) -> SpeechReque
         raise api_error(exc) from None
 
 
-def _voice_name(voice: str | VoiceId | None, seam: Seam) -> str | None:
+def _voice_name(voice: str | VoiceId | None, seam: SourcePort) -> str | None:
     """The registry voice asked for; None (the default voice) for an OpenAI name that is no voice here."""
     name = voice.id if isinstance(voice, VoiceId) else voice
-    if name in OPENAI_VOICES and name not in {info.name for info in seam.state().voices}:
+    if name in OPENAI_VOICES and name not in {info.name for info in seam.voices()}:
         return None
     return name
 

@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from voice_daemon.core.seam import VoiceInfo
+from voice_daemon.core.port import VoiceInfo
 from voice_daemon.errors import VoiceDaemonError
 from voice_daemon.sources.http.failures import ApiError, api_error
 
@@ -40,14 +40,14 @@ async def add_voice(request: Request) -> JSONResponse:
     source = request.app.state.source
     seam = source.ready_seam()
     name, clips = await _upload(request, source.settings.max_upload_files)
-    if any(info.name == name for info in seam.state().voices):
+    if any(info.name == name for info in seam.voices()):
         raise ApiError(409, f"voice {name!r} exists already; delete it first to replace it", param="name",
                        code="voice_exists")  # fmt: skip
     try:
         info = await run_in_threadpool(seam.add_voice, name, clips)
     except VoiceDaemonError as exc:
         raise api_error(exc, param="name") from None
-    entry = voice_entry(info, seam.state().default_voice)
+    entry = voice_entry(info, seam.default_voice())
     return JSONResponse({**entry, "created_at": int(time.time())}, status_code=201)
 
 

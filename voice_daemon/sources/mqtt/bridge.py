@@ -24,7 +24,7 @@ from paho.mqtt.properties import Properties
 
 from voice_daemon.core.events import Changed, Event, Notice
 from voice_daemon.core.request import Limits, SpeechRequest, make_request, parse_payload
-from voice_daemon.core.seam import Seam
+from voice_daemon.core.port import SourcePort, usable
 from voice_daemon.errors import ConfigError, DuplicateRequest, RequestError, UnknownVoice, VoiceDaemonError
 from voice_daemon.settings import MqttSettings
 from voice_daemon.sources.mqtt import hermes
@@ -44,7 +44,7 @@ Handler = Callable[[paho.MQTTMessage], None]
 class MqttBridge:
     """Connects the daemon to one broker; start() returns at once, the connection comes when it can."""
 
-    def __init__(self, settings: MqttSettings, seam: Seam) -> None:
+    def __init__(self, settings: MqttSettings, seam: SourcePort) -> None:
         self.settings = settings
         self.seam = seam
         self.topics = Topics.under(settings.topic_prefix)
@@ -246,21 +246,22 @@ class MqttBridge:
         self._outbox.retain(self.topics.speaking, "ON" if state.speaking else "OFF")
 
     def _publish_default_voice(self) -> None:
-        self._outbox.retain(self.topics.default_voice, lambda: self.seam.state().default_voice)
+        self._outbox.retain(self.topics.default_voice, self.seam.default_voice)
 
     def _publish_voices(self) -> None:
-        state = self.seam.state()
-        self._outbox.retain(self.topics.voices, json.dumps([voice.to_dict() for voice in state.voices]))
+        voices = self.seam.voices()
+        self._outbox.retain(self.topics.voices, json.dumps([voice.to_dict() for voice in voices]))
         if self.settings.discovery:
-            for topic, config in hass.discovery_messages(self.topics, self.settings.discovery_prefix,
-                                                         self.client_id, state.usable_voices()).items():  # fmt: skip
+            prefix = self.settings.discovery_prefix
+            messages = hass.discovery_messages(self.topics, prefix, self.client_id, usable(voices))
+            for topic, config in messages.items():
                 self._outbox.retain(topic, config)
 
     def _publish(self, topic: str, payload: Any) -> None:
         self._outbox.send(topic, json.dumps(payload))
 
     def _queue_length(self) -> str:
-        return str(self.seam.state().queue_length)
+        return str(self.seam.queue_length())
 
 
 def _matches(pattern: str, topic: str) -> bool:
