@@ -112,8 +112,8 @@ class Daemon:
         events, lane, player = EventBus(), Lane(settings.queue.interactive_max_size, spool.wake), Player(settings.output.device)
         worker = Worker(spool, lane, engine, registry, player, events, self._worker_config())
         seam = Seam(spool, lane, worker, registry, events, default_voice, language=settings.synthesis.language,
-                    output=settings.output.mode, limits=Limits(max_text_length=settings.synthesis.max_text_length),
-                    lookahead_seconds=settings.queue.lookahead_seconds)  # fmt: skip
+                    output=settings.output.mode, limits=Limits(max_text_length=settings.synthesis.max_text_length))  # fmt: skip
+        seam.lookahead_seconds = settings.queue.lookahead_seconds
         self.running = running = Running(spool, registry, player, worker, seam)
         worker.start()
         for component in self._sources(running):

@@ -29,7 +29,7 @@ from voice_daemon.synthesis.types import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LOOKAHEAD_SECONDS = 4.0
+DEFAULT_LOOKAHEAD_SECONDS = 5.0
 _WATCH_SECONDS = 0.25  # how often a stream being sent checks what its caller has received
 
 
@@ -71,9 +71,12 @@ class Stream:
             yield item
 
     async def audio(
-        self, received: Callable[[], int] | None = None, *, stall_seconds: float | None = None,
+        self,
+        received: Callable[[], int] | None = None,
+        *,
+        stall_seconds: float | None = None,
         on_stall: Callable[[], None] = lambda: None,
-    ) -> AsyncIterator[np.ndarray]:  # fmt: skip
+    ) -> AsyncIterator[np.ndarray]:
         """The chunks on the running event loop, as they are made (no thread waits for them).
 
         ``received`` tells how many samples the caller has received so far (checked every
@@ -189,7 +192,9 @@ class Stream:
     def _stalled(self, seconds: float) -> bool:
         return self._fed > self._received and time.monotonic() - self._progress >= seconds
 
-    async def _watch(self, received: Callable[[], int], seconds: float | None, on_stall: Callable[[], None]) -> None:
+    async def _watch(
+        self, received: Callable[[], int], seconds: float | None, on_stall: Callable[[], None]
+    ) -> None:
         """Record what the caller has received; cancel the stream once it has taken nothing for ``seconds``."""
         while not self.cancelled.is_set():
             await asyncio.sleep(_WATCH_SECONDS)

@@ -44,13 +44,12 @@ class Seam:
     def __init__(
         self, spool: Spool, lane: Lane, worker: Worker, registry: VoiceRegistry, events: EventBus,
         default_voice: DefaultVoice, *, language: str, output: OutputMode, limits: Limits,
-        lookahead_seconds: float = DEFAULT_LOOKAHEAD_SECONDS,
     ) -> None:  # fmt: skip
         self._spool, self._lane, self._worker, self._registry = spool, lane, worker, registry
         self._events, self._default_voice = events, default_voice
         self._language, self._output = language, output
         self.limits = limits
-        self._lookahead = lookahead_seconds
+        self.lookahead_seconds = DEFAULT_LOOKAHEAD_SECONDS  # queue.lookahead_seconds: see Stream.ready
         self._voices_lock = threading.Lock()  # one addition or removal at a time
         registry.listeners.append(self._voices_changed)
 
@@ -74,7 +73,7 @@ class Seam:
 
         Raises UnknownVoice and Busy (the lane is full).  Cancel the Stream when the caller goes.
         """
-        stream = Stream(self._completed(request, output=None), self._lookahead)
+        stream = Stream(self._completed(request, output=None), self.lookahead_seconds)
         self._lane.put(stream, lambda: self._events.publish(Event.of("queued", stream.request)))
         return stream
 

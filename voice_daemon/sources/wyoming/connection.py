@@ -37,7 +37,7 @@ class Connection:
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_event_bytes: int, timeout: float
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.reader = BoundedReader(reader, max_event_bytes)
         self.writer = writer
         self.timeout = timeout

@@ -27,8 +27,8 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
+from voice_daemon.core.port import SourcePort, usable
 from voice_daemon.core.request import Limits, SpeechRequest, complete_sentences, make_request
-from voice_daemon.core.seam import Seam
 from voice_daemon.errors import Busy, RequestError, Starting, Stopping, VoiceDaemonError
 from voice_daemon.settings import WyomingSettings
 from voice_daemon.sources.wyoming import voices
@@ -47,7 +47,7 @@ class Host(Protocol):
     """What a handler needs of the server (``server.WyomingSource``)."""
 
     settings: WyomingSettings
-    seam: Seam | None  # None while the daemon starts or stops
+    seam: SourcePort | None  # None while the daemon starts or stops
     state: str  # "starting", "ready" or "stopping"
     limits: Limits
 
@@ -86,7 +86,7 @@ class SpeechHandler(AsyncEventHandler):
     async def handle_event(self, event: Event) -> bool:
         """One event; False closes the connection."""
         if Describe.is_type(event.type):
-            await self.connection.send(voices.info(self._seam().state().usable_voices()).event())
+            await self.connection.send(voices.info(usable(self._seam().voices())).event())
         elif SynthesizeStart.is_type(event.type):
             self._start_stream(event.data.get("voice"))
         elif SynthesizeChunk.is_type(event.type):
@@ -105,8 +105,10 @@ class SpeechHandler(AsyncEventHandler):
         """The daemon is stopping: each reply in progress ends with an ``error`` event (``stopping``)."""
         stopping = Stopping("the daemon is stopping")
         if self._playing:
-            log.info("wyoming: the daemon is stopping; %d reply(s) in progress end with an error event",
-                     len(self._playing))  # fmt: skip
+            log.info(
+                "wyoming: the daemon is stopping; %d reply(s) in progress end with an error event",
+                len(self._playing),
+            )
         for reply in self._playing.values():
             reply.cancel(stopping)
         if self._playing:
@@ -157,7 +159,7 @@ class SpeechHandler(AsyncEventHandler):
         if (seam := self.source.seam) is not None and not isinstance(error, Starting | Stopping):
             seam.refuse(error, source=SOURCE, request_id=getattr(error, "request_id", None))
 
-    def _seam(self) -> Seam:
+    def _seam(self) -> SourcePort:
         """The seam; Starting or Stopping while the daemon starts or stops."""
         if (seam := self.source.seam) is not None:
             return seam

@@ -21,13 +21,13 @@ import asyncio
 import contextlib
 from collections import deque
 
-import numpy as np
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
 
 from voice_daemon.audio import pcm16
+from voice_daemon.core.lane import Stream
+from voice_daemon.core.port import SourcePort
 from voice_daemon.core.request import SpeechRequest
-from voice_daemon.core.seam import Seam, Stream
 from voice_daemon.errors import Busy, VoiceDaemonError
 from voice_daemon.sources.wyoming.connection import Connection
 
@@ -47,7 +47,7 @@ class Refused(Exception):
 class Reply:
     """The audio for one request (one ``synthesize``, or one stream of ``synthesize-chunk``\\ s)."""
 
-    def __init__(self, seam: Seam, connection: Connection, keepalive_seconds: float) -> None:
+    def __init__(self, seam: SourcePort, connection: Connection, keepalive_seconds: float) -> None:
         self._seam, self._connection, self._keepalive = seam, connection, keepalive_seconds
         self._texts: deque[SpeechRequest] = deque()  # complete, not yet lined up
         self._streams: deque[Stream] = deque()  # lined up, in order
@@ -106,8 +106,11 @@ class Reply:
     async def _send_stream(self, stream: Stream) -> None:
         connection = self._connection
         base = connection.received.samples()  # what the client had of this reply before this stream
-        audio = stream.audio(lambda: max(0, connection.received.samples() - base),
-                             stall_seconds=connection.timeout, on_stall=connection.abort)  # fmt: skip
+        audio = stream.audio(
+            lambda: max(0, connection.received.samples() - base),
+            stall_seconds=connection.timeout,
+            on_stall=connection.abort,
+        )
         async for chunk in audio:
             await self._audio(pcm16(chunk), len(chunk))
 
