@@ -155,12 +155,12 @@ def test_a_caller_that_stops_reading_costs_bounded_work_and_is_let_go_while_anot
         assert [e.type for e in events][-1] == "audio-stop" and took < 3
         stalled_request = fake.streams[0].request
         eventually(lambda: fake.failures)
-        closed = _closed(stalled, 5)
+        closed_now = closed(stalled, 5)
     failures = [e for e in fake.failures if e.id == stalled_request.id]
     assert len(failures) == 1 and "the caller stopped reading" in failures[0].data["error"]
     assert failures[0].data["code"] == "cancelled"
     assert worker.made[stalled_request.id] <= 5  # of 20 pieces: lookahead 1 s, 0.5 s a piece
-    assert closed
+    assert closed_now
     warnings = [
         r for r in caplog.records if r.levelno == logging.WARNING and "stopped reading" in r.getMessage()
     ]
@@ -174,7 +174,7 @@ def eventually(condition: Any, timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-def _closed(sock: socket.socket, timeout: float) -> bool:
+def closed(sock: socket.socket, timeout: float) -> bool:
     """Read what is there; True once the server has closed (EOF or reset)."""
     sock.settimeout(timeout)
     try:

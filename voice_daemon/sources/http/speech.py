@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from voice_daemon.core.port import SourcePort, Stream
 from voice_daemon.core.request import Limits, SpeechRequest, decode_json, make_request
-from voice_daemon.errors import Cancelled, RequestError, VoiceDaemonError
+from voice_daemon.errors import Cancelled, RequestError, Stopping, VoiceDaemonError
 from voice_daemon.sources.http.encoding import FORMATS, Encoder
 from voice_daemon.sources.http.failures import ApiError, StreamBroken, api_error
 from voice_daemon.sources.received import Received
@@ -170,6 +170,12 @@ class Sending:
         if self._transport is not None:
             self._loop.call_soon_threadsafe(self._transport.abort)
 
+    async def cut(self) -> None:
+        """Close the connection at once, the response unfinished (the client sees it incomplete)."""
+        if self._transport is not None:
+            self._transport.abort()
+            await asyncio.sleep(0)  # uvicorn learns that the connection is lost: nothing more to send
+
 
 async def _encoded(sending: Sending, encoder: Encoder) -> AsyncIterator[tuple[bytes, int]]:
     """The audio in the encoder's format as it is made: (bytes, samples of audio whose encoding ends there)."""
@@ -199,14 +205,16 @@ async def _audio(
 ) -> AsyncIterator[bytes]:
     try:
         yield first[0]
-        sending.wrote(*first)
+        sending.wrote(len(first[0]), first[1])
         async for data, samples in pieces:
             yield data
             sending.wrote(len(data), samples)
     except Cancelled:
         pass  # the client went away or stopped reading (said so): no one to tell
     except VoiceDaemonError as exc:
-        raise StreamBroken(f"request {sending.stream.request.id} failed while streaming: {exc}") from None
+        await sending.cut()
+        if not isinstance(exc, Stopping):  # the daemon said that it stops them
+            raise StreamBroken(f"request {sending.stream.request.id} failed while streaming: {exc}") from None
     finally:
         responses.discard(sending)
         sending.stream.cancel()  # the client went away (a no-op once the stream has ended)
