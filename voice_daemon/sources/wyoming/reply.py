@@ -25,8 +25,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
 
 from voice_daemon.audio import pcm16
-from voice_daemon.core.lane import Stream
-from voice_daemon.core.port import SourcePort
+from voice_daemon.core.port import SourcePort, Stream
 from voice_daemon.core.request import SpeechRequest
 from voice_daemon.errors import Busy, VoiceDaemonError
 from voice_daemon.sources.wyoming.connection import Connection
