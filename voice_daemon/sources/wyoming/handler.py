@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from wyoming.event import Event, Eventable
 from wyoming.info import Describe
@@ -31,6 +31,7 @@ from voice_daemon.core.port import SourcePort, usable
 from voice_daemon.core.request import Limits, SpeechRequest, complete_sentences, make_request
 from voice_daemon.errors import Busy, RequestError, Starting, Stopping, VoiceDaemonError
 from voice_daemon.settings import WyomingSettings
+from voice_daemon.sources.lifecycle import Phase
 from voice_daemon.sources.wyoming import voices
 from voice_daemon.sources.wyoming.connection import Connection, Idle
 from voice_daemon.sources.wyoming.framing import BadEvent
@@ -48,7 +49,7 @@ class Host(Protocol):
 
     settings: WyomingSettings
     seam: SourcePort | None  # None while the daemon starts or stops
-    state: str  # "starting", "ready" or "stopping"
+    state: Phase
     limits: Limits
 
     def admit(self, handler: SpeechHandler) -> bool: ...
@@ -269,7 +270,7 @@ class _TextStream:
 def _typed(kind: type[_Typed], event: Event) -> _Typed:
     """The library's typed event; RequestError when its data does not fit."""
     try:
-        return kind.from_event(event)  # type: ignore[attr-defined,no-any-return]
+        return cast(_Typed, kind.from_event(event))
     except (KeyError, TypeError, AttributeError, ValueError):
         raise RequestError(f"a {event.type} event whose data does not fit it") from None
 
