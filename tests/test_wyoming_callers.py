@@ -300,3 +300,29 @@ def test_chunks_are_whole_and_counted_in_what_the_caller_received() -> None:
     audio = b"".join(AudioChunk.from_event(e).audio for e in events if AudioChunk.is_type(e.type))
     assert len(audio) == 2 * 3 * round(0.25 * RATE) * 2
     assert [e.type for e in events][-2:] == ["audio-stop", "synthesize-stopped"]
+
+
+def test_a_sentence_that_finds_the_lane_full_later_is_refused_with_its_failed_event() -> None:
+    fake = FakeSeam()
+    SlowWorker(fake, chunks=3, chunk_seconds=0.2, delay=0.2)
+    with serving(fake) as port:
+
+        async def run() -> list[Event]:
+            client = AsyncTcpClient("127.0.0.1", port)
+            await client.connect()
+            await client.write_event(SynthesizeStart().event())
+            await client.write_event(SynthesizeChunk(text="The first sentence. ").event())
+            await client.write_event(SynthesizeChunk(text="The second one. ").event())
+            eventually(lambda: len(fake.streams) == 2)
+            fake.busy = True  # the lane is full by the time the third may line up
+            await client.write_event(SynthesizeChunk(text="The third one.").event())
+            await client.write_event(SynthesizeStop().event())
+            events = await read_all(client, 10)
+            await client.disconnect()
+            return events
+
+        events = asyncio.run(run())
+    assert events[-1].type == "error" and events[-1].data["code"] == "busy"
+    refused = [e for e in fake.failures if e.data.get("code") == "busy"]
+    assert len(refused) == 1 and refused[0].request is not None
+    assert refused[0].request.text == "The third one."
