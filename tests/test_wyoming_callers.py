@@ -31,6 +31,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from tests.support.fakeseam import FakeSeam
 from tests.support.slowworker import RATE, SlowWorker
+from voice_daemon.core.request import Limits
 from voice_daemon.settings import WyomingSettings
 from voice_daemon.sources.wyoming.server import WyomingSource
 
@@ -326,3 +327,77 @@ def test_a_sentence_that_finds_the_lane_full_later_is_refused_with_its_failed_ev
     refused = [e for e in fake.failures if e.data.get("code") == "busy"]
     assert len(refused) == 1 and refused[0].request is not None
     assert refused[0].request.text == "The third one."
+
+
+MAX_TEXT = 300
+
+
+@pytest.mark.parametrize(
+    ("events", "expected", "code"),
+    [
+        ([Synthesize("   ").event()], "text is empty", "bad_request"),
+        ([Synthesize("Hello.", voice=SynthesizeVoice(name="ghost (de)")).event()], "unknown voice 'ghost'",
+         "unknown_voice"),
+        ([Synthesize("Hello.", voice=SynthesizeVoice(name="alice (tlh)")).event()], "unsupported language 'tlh'",
+         "bad_request"),
+        ([Event("synthesize", {"text": "Hi.", "voice": {"name": "alice", "language": "xx"}})], "unsupported",
+         "bad_request"),
+        ([Synthesize("x" * (MAX_TEXT + 1)).event()], f"the maximum is {MAX_TEXT}", "bad_request"),
+        ([Event("synthesize", {"text": 5})], "text must be a string", "bad_request"),
+        ([Event("synthesize", {"voice": {"name": "alice"}})], "synthesize event whose data does not fit",
+         "bad_request"),
+        ([Event("synthesize", {"text": "Hi.", "voice": 7})], "voice must be an object", "bad_request"),
+        ([SynthesizeStart().event(), SynthesizeChunk("x" * (MAX_TEXT + 1)).event()], f"maximum is {MAX_TEXT}",
+         "bad_request"),
+        ([SynthesizeStart().event(), SynthesizeStop().event()], "the stream held no text", "bad_request"),
+        ([SynthesizeChunk("Hello.").event()], "outside a stream", "bad_request"),
+        ([SynthesizeStop().event()], "outside a stream", "bad_request"),
+        ([SynthesizeStart().event(), SynthesizeStart().event()], "inside a stream", "bad_request"),
+    ],
+)  # fmt: skip
+def test_every_refusal_is_one_failed_event_and_an_error_event_with_the_error_s_code(
+    events: list[Event], expected: str, code: str
+) -> None:
+    """(Moved here from a daemon-process test; the failed events are new: five of these published none.)"""
+    fake = FakeSeam(limits=Limits(max_text_length=MAX_TEXT))
+    with serving(fake) as port:
+
+        async def run() -> list[Event]:
+            client = AsyncTcpClient("127.0.0.1", port)
+            await client.connect()
+            for event in events:
+                await client.write_event(event)
+            answer = await read_all(client, 10)
+            assert await asyncio.wait_for(client.read_event(), 5) is None  # then the server closes
+            await client.disconnect()
+            return answer
+
+        answer = asyncio.run(run())
+    assert [e.type for e in answer] == ["error"] and expected in answer[0].data["text"], answer
+    assert answer[0].data["code"] == code
+    assert [(e.data["code"], expected in e.data["error"]) for e in fake.failures] == [(code, True)]
+
+
+def test_a_stream_without_synthesize_and_a_plain_voice_with_a_language() -> None:
+    """(Moved here from a daemon-process test.)"""
+    fake = FakeSeam()
+    SlowWorker(fake, chunks=1)
+    start = Event("synthesize-start", {"voice": {"name": "bob", "language": "de"}})
+    with serving(fake) as port:
+
+        async def run() -> list[Event]:
+            client = AsyncTcpClient("127.0.0.1", port)
+            await client.connect()
+            for event in (start, SynthesizeChunk("Hallo").event(), SynthesizeChunk(" zusammen").event(),
+                          SynthesizeStop().event()):  # fmt: skip
+                await client.write_event(event)
+            answer = await read_all(client, 10)
+            await client.disconnect()
+            return answer
+
+        answer = asyncio.run(run())
+    assert answer[0].type == "audio-start"
+    assert [e.type for e in answer][-2:] == ["audio-stop", "synthesize-stopped"]
+    assert [(s.request.text, s.request.voice, s.request.language) for s in fake.streams] == [
+        ("Hallo zusammen", "bob", "de")
+    ]

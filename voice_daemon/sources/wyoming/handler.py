@@ -89,13 +89,14 @@ class SpeechHandler(AsyncEventHandler):
         if Describe.is_type(event.type):
             await self.connection.send(voices.info(usable(self._seam().voices())).event())
         elif SynthesizeStart.is_type(event.type):
-            self._start_stream(event.data.get("voice"))
+            self._start_stream(voices.chosen(event.data.get("voice")))
         elif SynthesizeChunk.is_type(event.type):
             self._stream_chunk(_text(_typed(SynthesizeChunk, event).text))
         elif SynthesizeStop.is_type(event.type):
             self._stop_stream()
         elif Synthesize.is_type(event.type):
-            self._synthesize(_text(_typed(Synthesize, event).text), event.data.get("voice"))
+            fields = voices.chosen(event.data.get("voice"))  # first: the library's parser trips on a bad one
+            self._synthesize(_text(_typed(Synthesize, event).text), fields)
         elif Ping.is_type(event.type):
             await self.connection.send(Pong(text=event.data.get("text")).event())
         else:
@@ -112,10 +113,9 @@ class SpeechHandler(AsyncEventHandler):
             )
         for reply in self._playing.values():
             reply.cancel(stopping)
-        if self._playing:
-            await asyncio.wait(list(self._playing), timeout=STOP_SECONDS)
-        if self._playing:
-            self.connection.abort()  # a client that does not read its error event
+        pending = (await asyncio.wait(list(self._playing), timeout=STOP_SECONDS))[1] if self._playing else ()
+        if pending:
+            self.connection.abort()  # a client that does not take its error event
         else:
             self.connection.close()
         self.reader.feed_eof()
@@ -175,19 +175,18 @@ class SpeechHandler(AsyncEventHandler):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _synthesize(self, text: str, voice: Any) -> None:
+    def _synthesize(self, text: str, fields: dict[str, str]) -> None:
         if self._stream is not None:
             log.debug("wyoming: a synthesize inside a stream, ignored (its text came as chunks)")
             return
-        request = self._request(text, voices.chosen(voice))
+        request = self._request(text, fields)
         reply = self._begin()
         self._add(reply, request)
         reply.end()
 
-    def _start_stream(self, voice: Any) -> None:
+    def _start_stream(self, fields: dict[str, str]) -> None:
         if self._stream is not None:
             raise RequestError("synthesize-start inside a stream")
-        fields = voices.chosen(voice)
         self._request("-", fields)  # the voice and language, checked now
         self._stream = _TextStream(fields, self.source.limits.max_text_length, self._begin())
 
