@@ -3,8 +3,11 @@
 It is opened before the model loads, so clients get ``503`` with ``Retry-After`` instead of a
 refused connection while the daemon starts; every endpoint but ``/health`` and the static page
 answers so until :meth:`HttpSource.start`.  Synthesis never runs on the event loop: a speech
-request's audio is read from its Stream in worker threads.  With ``http.api_key`` set, every
-request but those two needs ``Authorization: Bearer <key>``; request bodies are bounded.
+request's audio comes onto it from its Stream (``Stream.audio``), and the app is told each
+connection's transport (:class:`Protocol`) so that what a client has actually received is known.
+On stop, speech responses under way end within :data:`STOP_SECONDS`, before uvicorn's grace.
+With ``http.api_key`` set, every request but those two needs ``Authorization: Bearer <key>``;
+request bodies are bounded.
 """
 
 from __future__ import annotations
