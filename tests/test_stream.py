@@ -43,6 +43,17 @@ def test_ready_while_no_more_than_the_lookahead_is_made_ahead_of_what_the_caller
     assert s.ready()  # the worker goes on to end it
 
 
+def test_without_a_source_s_report_a_chunk_taken_counts_as_received() -> None:
+    s = stream(lookahead=1.0)
+    for _ in range(3):
+        s.feed(SECOND)
+    assert not s.ready()
+    chunks = iter(s)
+    next(chunks)
+    next(chunks)
+    assert s.ready()
+
+
 def test_cancel_says_why_and_is_a_no_op_once_ended() -> None:
     s = stream()
     assert isinstance(s.cancel_error(), Cancelled) and "the caller went away" in str(s.cancel_error())

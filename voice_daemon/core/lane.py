@@ -55,7 +55,8 @@ class Stream:
         self._error: VoiceDaemonError | None = None  # what it failed with
         self._why: VoiceDaemonError | None = None  # why it was cancelled
         self._fed = 0  # samples made
-        self._received = 0  # samples the caller has received (as its source reports)
+        self._received = 0  # samples the caller has received (as its source reports, else as taken)
+        self._metered = False  # a source reports what its caller received (see audio)
         self._progress = 0.0  # when the caller last received something (or the first chunk came)
         self._wakers: list[Callable[[], None]] = []
 
@@ -80,7 +81,8 @@ class Stream:
         """The chunks on the running event loop, as they are made (no thread waits for them).
 
         ``received`` tells how many samples the caller has received so far (checked every
-        quarter second, see :meth:`delivered`); when it has taken nothing for ``stall_seconds``
+        quarter second, see :meth:`delivered`; without it, and when iterated, a chunk taken
+        counts as received); when it has taken nothing for ``stall_seconds``
         while audio waits for it, the stream is cancelled (``Cancelled``: the caller stopped
         reading), one warning is logged and ``on_stall`` runs (close the connection).  Leaving
         the loop early cancels the stream (the caller went away).
@@ -95,6 +97,7 @@ class Stream:
 
         with self._changed:
             self._wakers.append(wake)
+            self._metered = received is not None
         watch = loop.create_task(self._watch(received, stall_seconds, on_stall)) if received else None
         try:
             while True:
@@ -179,7 +182,11 @@ class Stream:
         if self.cancelled.is_set():
             raise self.cancel_error()
         if self._chunks:
-            return self._chunks.popleft()
+            chunk = self._chunks.popleft()
+            if not self._metered:  # taken is received: no source tells more
+                self._received += len(chunk)
+                self._progress = time.monotonic()
+            return chunk
         if self._error is not None:
             raise self._error
         return None

@@ -27,7 +27,7 @@ class Received:
         sock = transport.get_extra_info("socket")
         self._fd = sock.fileno() if sock is not None else -1
         self.written = 0  # bytes
-        self._samples_written = 0
+        self.samples_written = 0
         self._ends: deque[tuple[int, int]] = deque()  # (bytes written, samples written) at each chunk's end
         self._received = 0  # samples
 
@@ -35,8 +35,8 @@ class Received:
         """``size`` more bytes were written, the end of a chunk of ``samples`` samples among them."""
         self.written += size
         if samples:
-            self._samples_written += samples
-            self._ends.append((self.written, self._samples_written))
+            self.samples_written += samples
+            self._ends.append((self.written, self.samples_written))
 
     def unsent(self) -> int:
         """Bytes written that the caller has not received yet."""

@@ -104,7 +104,7 @@ class Reply:
 
     async def _send_stream(self, stream: Stream) -> None:
         connection = self._connection
-        base = connection.received.samples()  # what the client had of this reply before this stream
+        base = connection.received.samples_written  # the audio sent before this stream's
         audio = stream.audio(
             lambda: max(0, connection.received.samples() - base),
             stall_seconds=connection.timeout,
