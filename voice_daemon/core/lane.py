@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from voice_daemon.core.request import SpeechRequest
-from voice_daemon.errors import Busy, VoiceDaemonError
+from voice_daemon.errors import Busy, Cancelled, VoiceDaemonError
 from voice_daemon.synthesis.types import SAMPLE_RATE
 
 _END = None
@@ -37,6 +37,7 @@ class Stream:
         self.facts: dict[str, Any] = {}  # the 'done' event's data, once it has ended
         self._chunks: queue.Queue[np.ndarray | None] = queue.Queue()
         self._error: VoiceDaemonError | None = None
+        self._cancel_error: VoiceDaemonError | None = None
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while (chunk := self._chunks.get()) is not _END:
@@ -44,9 +45,19 @@ class Stream:
         if self._error is not None:
             raise self._error
 
-    def cancel(self) -> None:
-        """The caller is gone or no longer wants the audio."""
+    def cancel(self, error: VoiceDaemonError | None = None) -> None:
+        """The caller is gone or no longer wants the audio; ``error`` says why (the first reason stays)."""
+        if not self.cancelled.is_set():
+            self._cancel_error = error
         self.cancelled.set()
+
+    def cancel_error(self) -> VoiceDaemonError:
+        """Why the stream was cancelled (its 'failed' event's error)."""
+        return self._cancel_error or Cancelled("cancelled: the caller went away")
+
+    def ready(self) -> bool:
+        """Whether the worker may make this stream's next piece now."""
+        return True
 
     # -- the worker's side ----------------------------------------------------------------------
 
