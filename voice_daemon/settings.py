@@ -78,6 +78,7 @@ class OutputSettings(Section):
     mode: OutputMode = "play"
     device: str | int | None = None
     fallback_to_file: bool = True
+    gapless: bool = True
 
 
 class QueueSettings(Section):

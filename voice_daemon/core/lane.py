@@ -1,9 +1,9 @@
 """The interactive lane: connection-bound requests whose audio streams back to their caller.
 
 Wyoming and HTTP callers wait on the line, so their requests go ahead of queued announcements
-(the worker serves them between two text pieces of an announcement) and are kept in memory
-only: if the daemon stops, the caller is gone too.  A caller that goes away cancels its
-:class:`Stream`; the worker then stops at the next chunk.
+(the worker serves them between two text pieces of an announcement), in turns of one text piece
+each, and are kept in memory only: if the daemon stops, the caller is gone too.  A caller that
+goes away cancels its :class:`Stream`; the worker then stops at the next chunk.
 
 A caller that stops reading costs a bounded amount of work: its source reports what the caller
 has actually received (:meth:`Stream.delivered`), the worker makes the next piece only while
@@ -220,36 +220,59 @@ class Stream:
 
 
 class Lane:
-    """A bounded first-come-first-served line of :class:`Stream`\\ s.  Thread-safe."""
+    """The line of :class:`Stream`\\ s, served in turns (round robin).  Thread-safe.
+
+    A stream stays in the lane from :meth:`put` until the worker :meth:`remove`\\ s it; after each
+    turn it goes to the back of the line.  At most ``max_size`` wait for their first turn.
+    """
 
     def __init__(self, max_size: int, on_put: Callable[[], None]) -> None:
         self.max_size = max_size
         self._on_put = on_put
         self._streams: deque[Stream] = deque()
+        self._started: set[Stream] = set()
         self._lock = threading.RLock()
 
     def put(self, stream: Stream, announce: Callable[[], None] = lambda: None) -> None:
-        """Line ``stream`` up; raises Busy when ``max_size`` are waiting.
+        """Line ``stream`` up; raises Busy when ``max_size`` are waiting for their first turn.
 
         ``announce`` runs once it is in line, before the worker can take it: its 'queued' event
         comes before 'started'.  (The lock is re-entrant: a subscriber may read the lane's length.)
         """
         with self._lock:
-            if len(self._streams) >= self.max_size:
+            if len(self) >= self.max_size:
                 raise Busy(f"{self.max_size} interactive requests are waiting already; try again shortly")
             self._streams.append(stream)
             announce()
         self._on_put()
 
-    def take(self) -> Stream | None:
-        """The next stream in line, or None."""
+    def streams(self) -> list[Stream]:
+        """Every stream in the lane, in turn order."""
         with self._lock:
-            return self._streams.popleft() if self._streams else None
+            return list(self._streams)
 
-    def waiting(self) -> bool:
+    def begin_turn(self, stream: Stream) -> None:
+        """``stream`` has a turn: it no longer waits for its first."""
         with self._lock:
-            return bool(self._streams)
+            self._started.add(stream)
+
+    def end_turn(self, stream: Stream) -> None:
+        """``stream``'s turn is over: it goes to the back of the line (if it is still in it)."""
+        with self._lock:
+            if stream in self._streams:
+                self._streams.remove(stream)
+                self._streams.append(stream)
+
+    def remove(self, stream: Stream) -> bool:
+        """Take ``stream`` out of the lane (it has ended); False if it was not there."""
+        with self._lock:
+            self._started.discard(stream)
+            if stream not in self._streams:
+                return False
+            self._streams.remove(stream)
+            return True
 
     def __len__(self) -> int:
+        """How many streams wait for their first turn."""
         with self._lock:
-            return len(self._streams)
+            return sum(stream not in self._started for stream in self._streams)
