@@ -221,8 +221,9 @@ class Worker:
         except StopIteration as end:
             if self.lane.remove(stream):  # the event first: a caller that has seen the end can rely on it
                 self._streams.pop(stream, None)
-                self._publish("done", request, end.value)
-                stream.finish(end.value)
+                facts = {**end.value, **stream.notes}  # with what its source adds (keep-alive silence)
+                self._publish("done", request, facts)
+                stream.finish(facts)
         except VoiceDaemonError as exc:
             self._end_stream(stream, exc)
         except Exception as exc:
