@@ -162,10 +162,8 @@ def test_a_caller_that_stops_reading_costs_bounded_work_and_is_let_go_while_anot
     assert failures[0].data["code"] == "cancelled"
     assert worker.made[stalled_request.id] <= 5  # of 20 pieces: lookahead 1 s, 0.5 s a piece
     assert closed_now
-    warnings = [
-        r for r in caplog.records if r.levelno == logging.WARNING and "stopped reading" in r.getMessage()
-    ]
-    assert len(warnings) == 1
+    said = [r.levelno for r in caplog.records if "stopped reading" in r.getMessage()]
+    assert said == [logging.INFO]  # the warning is the failed event's (the real event bus logs it)
 
 
 def eventually(condition: Any, timeout: float = 10) -> None:

@@ -84,7 +84,8 @@ class Stream:
         quarter second, see :meth:`delivered`; without it, and when iterated, a chunk taken
         counts as received); when it has taken nothing for ``stall_seconds``
         while audio waits for it, the stream is cancelled (``Cancelled``: the caller stopped
-        reading), one warning is logged and ``on_stall`` runs (close the connection).  Leaving
+        reading; the worker's failed event is the warning) and ``on_stall`` runs (close the
+        connection).  Leaving
         the loop early cancels the stream (the caller went away).
         """
         loop, arrived = asyncio.get_running_loop(), asyncio.Event()
@@ -210,11 +211,18 @@ class Stream:
                 stalled = seconds is not None and self._stalled(seconds)
             if stalled:
                 why = f"cancelled: the caller stopped reading (took nothing for {seconds:g} s)"
-                log.warning("request %s %s; its connection is closed", self.request.id, why)
                 with self._changed:  # also once the worker has finished: what is left is not sent
                     self._why = Cancelled(why)
                     self.cancelled.set()
                     self._wake()
+                    ended = self._ended
+                # the warning is the worker's failed event, unless it had ended the stream already
+                log.log(
+                    logging.WARNING if ended else logging.INFO,
+                    "request %s %s; its connection is closed",
+                    self.request.id,
+                    why,
+                )
                 on_stall()
                 return
 
