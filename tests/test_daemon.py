@@ -1,4 +1,8 @@
-"""``voice-daemon run`` as a real subprocess: systemd protocol, voices, drop folder, crashes."""
+"""``voice-daemon run`` as a real subprocess: systemd protocol, voices, drop folder, crashes.
+
+The drop folder's rules (what is refused and why, reused ids, a full queue) are tested in-process
+in ``test_dropfolder.py``; here the real queue, worker and files.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import clip_longer_than
-from tests.support.daemonproc import FAST, StartDaemon, daemon_command, drop, outcome, wait_filed, wait_until
+from tests.support.daemonproc import FAST, StartDaemon, daemon_command, drop, wait_filed, wait_until
 
 
 def test_leftovers_removed_then_ready_status_watchdog_and_clean_stop(
@@ -43,37 +47,7 @@ def test_leftovers_removed_then_ready_status_watchdog_and_clean_stop(
     assert "stopped" in daemon.log()
 
 
-def test_drop_folder_good_and_bad_requests(start_daemon: StartDaemon, home: Path) -> None:
-    start_daemon(FAST + "[synthesis]\nmax_text_length = 200\n")
-    drop(home, "plain.txt", "The front door is open.")
-    drop(home, "full.json", json.dumps({"text": "Die Tür ist offen.", "language": "de", "id": "door-1", "voice": "default"}))
-    bad = {
-        "broken.json": ("{not json", "not valid JSON"),
-        "empty.txt": ("   \n", "text is empty"),
-        "klingon.json": (json.dumps({"text": "Qapla", "language": "tlh"}), "unsupported language 'tlh'"),
-        "path.json": (json.dumps({"text": "hi", "voice": "../../etc/passwd"}), "is not a voice name"),
-        "ghost.json": (json.dumps({"text": "hi", "voice": "ghost"}), "unknown voice 'ghost'"),
-        "long.txt": ("word " * 100, "the maximum is 200"),
-        "array.json": ("[1, 2]", "must be an object"),
-        "extra.json": (json.dumps({"text": "hi", "pitch": 3}), "unknown field 'pitch'"),
-        "loud.json": (json.dumps({"text": "hi", "volume": 3}), "volume: Input should be less than or equal to 1"),
-    }
-    for name, (content, _) in bad.items():
-        drop(home, name, content)
-    assert wait_filed(home, "plain.txt") == "done"
-    assert wait_filed(home, "full.json") == "done"
-    assert sf.info(str(home / "output" / "plain.wav")).samplerate == 24_000
-    assert (home / "output" / "full.wav").exists()
-    assert outcome(home, "door-1")["request"]["language"] == "de"
-    for name, (_, reason) in bad.items():
-        assert wait_filed(home, name) == "failed", name
-        error = (home / "inbox" / "failed" / f"{Path(name).stem}.error.txt").read_text()
-        assert reason in error, (name, error)
-    assert not list((home / "inbox").glob("*.*")), "the inbox root must be empty"
-    assert not list(home.parent.glob("passwd*")) and not (home / "etc").exists()
-
-
-def test_voices_appear_change_and_disappear_while_running(
+def test_voices_and_voice_folders_appear_change_and_disappear_while_running(
     start_daemon: StartDaemon, home: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     start_daemon()
@@ -103,10 +77,7 @@ def test_voices_appear_change_and_disappear_while_running(
     assert wait_filed(home, "gone.json") == "failed"
     assert "unknown voice 'anna'" in (home / "inbox" / "failed" / "gone.error.txt").read_text()
 
-
-def test_a_voice_folder_of_several_clips(start_daemon: StartDaemon, home: Path, corpus: Path) -> None:
-    start_daemon()
-    staging = home / ".staging"
+    staging = home / ".staging"  # a voice folder of several clips
     staging.mkdir()
     for clip in sorted((corpus / "2609").glob("*.flac"))[:3]:
         shutil.copy(clip, staging)
@@ -141,6 +112,7 @@ def test_a_slow_writer_is_processed_once_and_whole(start_daemon: StartDaemon, ho
             handle.flush()
             time.sleep(1.2)
     assert wait_filed(home, "slow.txt") == "done"
+    assert sf.info(str(home / "output" / "one.wav")).samplerate == 24_000
     one = sf.info(str(home / "output" / "one.wav")).frames
     slow = sf.info(str(home / "output" / "slow.wav")).frames
     assert slow == 3 * one  # random weights: every sentence yields the same length
@@ -220,15 +192,6 @@ def test_a_missing_default_voice_falls_back_to_the_first_usable_one(
     listing = subprocess.run(daemon_command("--config", str(daemon.config), "voices"), capture_output=True, text=True,
                              timeout=120)  # fmt: skip
     assert note in listing.stdout
-
-
-def test_a_reused_id_in_the_drop_folder_is_a_new_announcement(start_daemon: StartDaemon, home: Path) -> None:
-    start_daemon()
-    drop(home, "first.json", json.dumps({"text": "The first time.", "id": "again"}))
-    assert wait_filed(home, "first.json") == "done"
-    drop(home, "second.json", json.dumps({"text": "The second time.", "id": "again"}))
-    assert wait_filed(home, "second.json") == "done"
-    assert outcome(home, "again")["request"]["text"] == "The second time."
 
 
 def test_a_vanished_notify_socket_is_reported_once(start_daemon: StartDaemon) -> None:

@@ -12,11 +12,15 @@ from voice_daemon.core.port import SourcePort
 from voice_daemon.core.seam import Seam
 from voice_daemon.errors import RequestError, UnknownVoice
 
-MEMBERS = sorted(name for name in vars(SourcePort) if not name.startswith("_") and callable(vars(SourcePort)[name]))
+MEMBERS = sorted(
+    name for name in vars(SourcePort) if not name.startswith("_") and callable(vars(SourcePort)[name])
+)
 
 
 @pytest.mark.parametrize("implementation", [Seam, FakeSeam])
-def test_the_seam_and_the_fake_have_every_member_of_the_port_with_its_parameters(implementation: type) -> None:
+def test_the_seam_and_the_fake_have_every_member_of_the_port_with_its_parameters(
+    implementation: type,
+) -> None:
     assert len(MEMBERS) >= 15
     for name in MEMBERS:
         expected = list(inspect.signature(getattr(SourcePort, name)).parameters)

@@ -85,7 +85,7 @@ def test_voice_daemon_config_variable_is_not_mistaken_for_a_key(tmp_path: Path, 
         ('[queue]\nmax_size = 0\n', ["queue.max_size", "0", "greater than or equal to 1"]),
         ('[synthesis]\nlanguage = "klingon"\n', ["synthesis.language", "'klingon'", "zh-cn"]),
         ('[synthesis]\nvoice = "../etc"\n', ["synthesis.voice", "'../etc'"]),
-        ('[paths]\nvoice = "x"\n', ["paths.voice: unknown key"]),
+        ('[paths]\nvoice = "x"\n', ["unknown key 'paths.voice'"]),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(tmp_path: Path, toml: str, expected: list[str]) -> None:

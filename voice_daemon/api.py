@@ -57,7 +57,8 @@ class VoiceCloning:
     def engine(self) -> Engine:
         """The loaded model (downloaded first if it is missing and the license was accepted)."""
         if self._engine is None:
-            self._engine = load_engine(self.settings.model, self.settings.paths.cache)
+            model = self.settings.model
+            self._engine = load_engine(model.path, self.settings.paths.cache, **model.options())
         return self._engine
 
     def latents_for(self, reference_audio: PathLike | Sequence[PathLike]) -> Latents:
@@ -81,9 +82,7 @@ class VoiceCloning:
 
     def stream(self, text: str, latents: Latents, language: str, seed: int | None = None) -> Iterator[np.ndarray]:
         """Validate ``text`` and ``language``, then yield 24 kHz audio chunks as they are made."""
-        request = make_request(
-            {"text": text, "language": language}, Limits(max_text_length=self.settings.synthesis.max_text_length)
-        )
+        request = make_request({"text": text, "language": language}, Limits.configured(self.settings))
         assert request.language is not None
         return self.engine.stream(request.text, request.language, latents, self.settings.sampling, seed=seed)
 

@@ -103,7 +103,7 @@ class Daemon:
             folder.mkdir(parents=True, exist_ok=True)
         self._remove_stale_temporaries()
         self._open_early()  # HTTP answers 503, Wyoming an error event, while the model loads
-        engine = load_engine(settings.model, paths.cache)
+        engine = load_engine(settings.model.path, paths.cache, **settings.model.options())
         spool = Spool(paths.spool, settings.queue.max_size, settings.queue.keep_finished_hours * 3600)
         log.info("%d request(s) waiting in the queue", spool.recover())
         registry = VoiceRegistry(paths.voices, LatentsCache(paths.latents_cache), engine)
@@ -116,7 +116,7 @@ class Daemon:
         config = WorkerConfig(paths.output, settings.output.fallback_to_file)
         worker = Worker(spool, lane, self._renderer(engine, registry), registry, player, events, config)
         seam = Seam(spool, lane, worker, registry, events, default_voice, language=settings.synthesis.language,
-                    output=settings.output.mode, limits=Limits(max_text_length=settings.synthesis.max_text_length))  # fmt: skip
+                    output=settings.output.mode, limits=Limits.configured(settings))  # fmt: skip
         seam.lookahead_seconds = settings.queue.lookahead_seconds
         self.running = running = Running(spool, registry, player, worker, seam)
         worker.start()

@@ -5,7 +5,14 @@ class carries a stable ``code`` (what protocols map their own codes and statuses
 parse the message), and a :class:`RequestError` names the request ``field`` at fault when one is.
 """
 
-from typing import Any, ClassVar
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+_SHOWN = 60  # characters of a bad value or name quoted in an error message
 
 
 class VoiceDaemonError(Exception):
@@ -122,3 +129,36 @@ class StorageError(VoiceDaemonError):
     """A folder the daemon writes to is full or not writable; the message names it."""
 
     code = "storage_failed"
+
+
+def describe_problems(exc: ValidationError, *, item: str = "field", show_input: bool = False) -> list[str]:
+    """Each problem pydantic found, in words: the one formatter of requests, bodies and settings.
+
+    ``item`` is what a name is ("field", "key"); ``show_input`` quotes the bad value too.
+    """
+    found = []
+    for error in exc.errors():
+        where = ".".join(clipped(str(part)) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            found.append(f"{where} is required")
+        elif error["type"] == "extra_forbidden":
+            found.append(f"unknown {item} {where!r}")
+        elif error["type"] == "string_unicode":  # pydantic's own check, where a field has constraints
+            found.append(f"{where or 'a field name'} holds a lone UTF-16 surrogate, which is not text")
+        elif show_input:
+            found.append(f"{where} = {clipped(repr(error.get('input')))}: {message}")
+        else:
+            found.append(f"{where}: {message}" if where else message)
+    return found
+
+
+def problem_field(exc: ValidationError) -> str | None:
+    """The field the first problem is about (None: the whole)."""
+    location = exc.errors()[0]["loc"]
+    return str(location[0]) if location else None
+
+
+def clipped(text: str) -> str:
+    """``text`` cut to a length fit for an error message."""
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."

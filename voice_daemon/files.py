@@ -86,3 +86,14 @@ def remove_stale_temporaries(folder: Path, min_age: float = 0) -> int:
         except FileNotFoundError:  # its writer finished or removed it meanwhile
             continue
     return removed
+
+
+def prune(folder: Path, older_than_seconds: float, pattern: str = "*") -> None:
+    """Remove the files in ``folder`` matching ``pattern`` last changed longer than the given age ago."""
+    horizon = time.time() - older_than_seconds
+    for path in folder.glob(pattern):
+        try:
+            if path.stat().st_mtime < horizon:
+                path.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass  # removed meanwhile

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from voice_daemon.errors import ConfigError
+from voice_daemon.errors import ConfigError, describe_problems
 from voice_daemon.synthesis.text import normalize_language
 from voice_daemon.synthesis.types import SamplingParams
 from voice_daemon.voices.names import VoiceName
@@ -39,6 +39,10 @@ class ModelSettings(Section):
     accept_license: bool = False
     warmup: bool = True
     quantize_int8: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """How to load the model, as ``synthesis.loader.load_engine`` takes it (all but the path)."""
+        return self.model_dump(exclude={"path"})
 
 
 class PathSettings(Section):
@@ -240,11 +244,5 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _describe(exc: ValidationError, path: Path | None) -> str:
     source = f" (file {path}, or a VOICE_DAEMON_ variable)" if path else ""
-    lines = [f"invalid configuration{source}:"]
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
-        else:
-            lines.append(f"  {key} = {error.get('input')!r}: {error['msg']}")
-    return "\n".join(lines)
+    problems = describe_problems(exc, item="key", show_input=True)
+    return "\n".join([f"invalid configuration{source}:", *(f"  {problem}" for problem in problems)])

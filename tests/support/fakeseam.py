@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from voice_daemon.core.events import Changed, Event, Notice, Subscriber
 from voice_daemon.core.port import DaemonState, Stream, VoiceInfo
 from voice_daemon.core.request import Limits, SpeechRequest
+from voice_daemon.core.spool import Outcome
 from voice_daemon.errors import Busy, DuplicateRequest, IdInUse, QueueFull, UnknownVoice, VoiceDaemonError
 
 TONE = (0.1 * np.sin(np.arange(4800) * 2 * np.pi * 440 / 24000)).astype(np.float32)  # 0.2 s at 24 kHz
@@ -39,7 +40,8 @@ class FakeSeam:
         self.language, self.capacity, self.busy = language, capacity, False
         self._voices = {name: VoiceInfo(name, "ok", (f"{name}.wav",), (), ()) for name in voices}
         self._default = default
-        self.submitted: list[SpeechRequest] = []
+        self.submitted: list[SpeechRequest] = []  # queued, not yet ended
+        self.outcomes: dict[str, Outcome] = {}  # ended, by id
         self.streams: list[Stream] = []
         self.notices: list[Notice] = []
         self.commands: list[tuple[Any, ...]] = []
@@ -92,13 +94,28 @@ class FakeSeam:
 
     # -- the port
 
+    def end(self, request_id: str, state: Literal["done", "failed"] = "done", **data: Any) -> Event:
+        """End queued request ``request_id`` as the worker would, with its final event."""
+        request = next(r for r in self.submitted if r.id == request_id)
+        self.submitted.remove(request)
+        self.outcomes[request_id] = Outcome(state, data, request)
+        event = Event.of(state, request, data)
+        self.publish(event)
+        return event
+
     def submit(self, request: SpeechRequest, *, redelivered: bool = False) -> SpeechRequest:
+        """As ``core.spool`` decides: a second delivery or a same-content resend is a DuplicateRequest,
+        a queued id for other content IdInUse; a new request may reuse a finished one's id."""
         complete = self.resolve(request)
         queued = next((r for r in self.submitted if r.id == complete.id), None)
         if queued is not None:
-            if queued.content() == complete.content():
-                raise DuplicateRequest(f"request {complete.id} is queued already")
-            raise IdInUse(f"id {complete.id!r} is in use by another request", request_id=complete.id)
+            if redelivered or queued.content() == complete.content():
+                raise DuplicateRequest(f"request {complete.id} is already queued")
+            raise IdInUse(f"request id {complete.id!r} is already queued for another text; use a new id")
+        if redelivered and complete.id in self.outcomes:
+            raise DuplicateRequest(
+                f"request {complete.id} was already served", outcome=self.outcomes[complete.id]
+            )
         if len(self.submitted) >= self.capacity:
             raise QueueFull(f"the queue is full ({self.capacity} requests)")
         self.submitted.append(complete)
@@ -130,7 +147,9 @@ class FakeSeam:
         request_id: str | None = None,
         context: Mapping[str, str] | None = None,
     ) -> None:
-        self.publish(Event.refusal(error, request=request, source=source, request_id=request_id, context=context))
+        self.publish(
+            Event.refusal(error, request=request, source=source, request_id=request_id, context=context)
+        )
 
     def voices(self) -> tuple[VoiceInfo, ...]:
         return tuple(self._voices[name] for name in sorted(self._voices))

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voice_daemon import __version__
 from voice_daemon.cli import quality as qualitycli
 from voice_daemon.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, settings_of, setup_logging
 from voice_daemon.errors import ConfigError, RequestError, VoiceDaemonError
+from voice_daemon.version import __version__
 
 if TYPE_CHECKING:
     from voice_daemon.api import VoiceCloning

@@ -69,7 +69,7 @@ def run_batch(cloning: VoiceCloning, source: Path, out_dir: Path, voice: str, la
     summary = Summary()
     if out_dir.is_dir():
         remove_stale_temporaries(out_dir)
-    limits = Limits(max_text_length=cloning.settings.synthesis.max_text_length)
+    limits = Limits.configured(cloning.settings)
     for number, row in tqdm(rows, desc=source.name, unit="request", disable=not progress, file=sys.stderr):
         try:
             if isinstance(row, RequestError):

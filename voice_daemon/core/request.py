@@ -24,17 +24,30 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from voice_daemon.errors import RequestError
-from voice_daemon.settings import OutputMode
+from voice_daemon.errors import RequestError, clipped, describe_problems, problem_field
+from voice_daemon.settings import OutputMode, Settings
 from voice_daemon.synthesis.text import LANGUAGES, complete_sentences, normalize_language
 from voice_daemon.voices.names import VoiceName
 
-__all__ = ["LANGUAGES", "Limits", "OutputMode", "SpeechRequest", "complete_sentences", "decode_fields",
-           "decode_json", "make_request", "new_id", "parse_payload", "usable_id"]  # fmt: skip
+__all__ = [
+    "LANGUAGES",
+    "Limits",
+    "OutputMode",
+    "SpeechRequest",
+    "complete_sentences",
+    "decode_fields",
+    "decode_json",
+    "describe_problems",
+    "make_request",
+    "new_id",
+    "parse_payload",
+    "payload_id",
+    "problem_field",
+    "usable_id",
+]
 
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RequestId = Annotated[str, Field(pattern=_ID.pattern)]
-_SHOWN = 60  # characters of a bad value quoted in an error message
 
 
 def new_id() -> str:
@@ -101,10 +114,21 @@ class SpeechRequest(BaseModel):
 
 
 class Limits(BaseModel):
-    """Bounds every source enforces before a request is accepted."""
+    """Bounds every source enforces before a request is accepted: the configured ones
+    (:meth:`configured`), narrowed by a source's own (:meth:`for_source`)."""
 
     max_text_length: int = 5000
     max_payload_bytes: int = 65536
+
+    @classmethod
+    def configured(cls, settings: Settings) -> Limits:
+        """The daemon's bounds: ``synthesis.max_text_length``."""
+        return cls(max_text_length=settings.synthesis.max_text_length)
+
+    def for_source(self, max_text_length: int | None = None, max_payload_bytes: int | None = None) -> Limits:
+        """These bounds as a source applies them: its own text bound when shorter, its own payload bound."""
+        text = min(self.max_text_length, max_text_length or self.max_text_length)
+        return Limits(max_text_length=text, max_payload_bytes=max_payload_bytes or self.max_payload_bytes)
 
 
 def make_request(data: dict[str, Any], limits: Limits, **fixed: Any) -> SpeechRequest:
@@ -132,7 +156,7 @@ def decode_fields(raw: bytes, limits: Limits, what: str, is_json: bool | None = 
     """
     if len(raw) > limits.max_payload_bytes:
         error = RequestError(f"{what} is {len(raw)} bytes, the maximum is {limits.max_payload_bytes}")
-        error.request_id = _id_of(raw)
+        error.request_id = payload_id(raw)
         raise error
     try:
         body = raw.decode("utf-8-sig")
@@ -165,7 +189,7 @@ def decode_json(body: str | bytes, what: str) -> Any:
         where = f"at line {exc.lineno} column {exc.colno}"
         raise RequestError(f"{what} is not valid JSON: {exc.msg} {where}") from None
     except ValueError as exc:  # a number too long to convert, bytes that are not UTF-8
-        raise RequestError(f"{what} is not valid JSON: {_clipped(str(exc))}") from None
+        raise RequestError(f"{what} is not valid JSON: {clipped(str(exc))}") from None
 
 
 def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest:
@@ -173,8 +197,8 @@ def parse_payload(payload: bytes, limits: Limits, **fixed: Any) -> SpeechRequest
     return make_request(decode_fields(payload, limits, "payload"), limits, **fixed)
 
 
-def _id_of(raw: bytes) -> str | None:
-    """The usable id in ``raw`` when it is a JSON object: to answer a payload refused for its size."""
+def payload_id(raw: bytes) -> str | None:
+    """The usable id in ``raw`` when it is a JSON object: to answer a payload that never became a request."""
     try:
         data = decode_json(raw, "payload")
     except RequestError:
@@ -183,17 +207,17 @@ def _id_of(raw: bytes) -> str | None:
 
 
 def _validated(data: dict[str, Any], limits: Limits, fixed: dict[str, Any]) -> SpeechRequest:
-    unexpected = {"source", "context", "created", "name"} & data.keys()
+    unexpected = sorted({"source", "context", "created", "name"} & data.keys())
     if unexpected:
-        raise RequestError(f"field(s) {', '.join(sorted(unexpected))} may not be set in a request")
+        message = f"field(s) {', '.join(unexpected)} may not be set in a request"
+        raise RequestError(message, field=unexpected[0])
     try:
         request = SpeechRequest(**{**data, **fixed})
     except ValidationError as exc:
-        raise RequestError(_describe(exc)) from None
+        raise RequestError("; ".join(describe_problems(exc)), field=problem_field(exc)) from None
     if len(request.text) > limits.max_text_length:
-        raise RequestError(
-            f"text is {len(request.text)} characters long, the maximum is {limits.max_text_length}"
-        )
+        message = f"text is {len(request.text)} characters long, the maximum is {limits.max_text_length}"
+        raise RequestError(message, field="text")
     return request
 
 
@@ -207,27 +231,3 @@ def _strings(request: SpeechRequest) -> Iterator[tuple[str, str]]:
                 yield f"a key of {name}", key
                 if isinstance(item, str):
                     yield f"a value of {name}", item
-
-
-def _describe(exc: ValidationError) -> str:
-    messages = []
-    for error in exc.errors():
-        where = ".".join(_clipped(str(part)) for part in error["loc"])
-        if error["type"] == "missing":
-            messages.append(f"{where} is required")
-        elif error["type"] == "extra_forbidden":
-            messages.append(f"unknown field {where!r}")
-        elif error["type"] == "string_unicode":  # pydantic's own check, where a field has constraints
-            messages.append(f"{where or 'a field name'} holds a lone UTF-16 surrogate, which is not text")
-        elif error["type"] == "string_pattern_mismatch" and where == "voice":
-            voice = _clipped(error["input"])
-            messages.append(f"voice {voice!r} is not a voice name (letters, digits, '-' and '_' only)")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            messages.append(f"{where}: {message}" if where else message)
-    return "; ".join(messages)
-
-
-def _clipped(text: str) -> str:
-    """``text`` cut to a length fit for an error message."""
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."

@@ -33,9 +33,8 @@ log = logging.getLogger(__name__)
 
 def voice_info(voice: Voice) -> VoiceInfo:
     """``voice`` as sources may show it."""
-    return VoiceInfo(
-        voice.name, voice.status, tuple(p.name for p in voice.files), tuple(voice.problems), tuple(voice.warnings)
-    )
+    files = tuple(path.name for path in voice.files)
+    return VoiceInfo(voice.name, voice.status, files, tuple(voice.problems), tuple(voice.warnings))
 
 
 class Seam:
@@ -90,7 +89,7 @@ class Seam:
         request_id: str | None = None,
         context: Mapping[str, str] | None = None,
     ) -> None:
-        """Answer a request (or a payload that never became one) with its one 'failed' event (``Event.refusal``)."""
+        """Answer a request, or a payload that never became one, with its one 'failed' event."""
         self._events.publish(
             Event.refusal(error, request=request, source=source, request_id=request_id, context=context)
         )

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from voice_daemon.core.request import SpeechRequest
 from voice_daemon.errors import DuplicateRequest, IdInUse, QueueFull
-from voice_daemon.files import replacing, storage_error
+from voice_daemon.files import prune, replacing, storage_error
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +181,7 @@ class Spool:
 
     def prune(self) -> None:
         """Forget outcomes older than ``keep_finished_seconds``."""
-        horizon = time.time() - self.keep_finished_seconds
-        for path in self._dirs["done"].glob("*.json"):
-            if path.stat().st_mtime < horizon:
-                path.unlink(missing_ok=True)
+        prune(self._dirs["done"], self.keep_finished_seconds, "*.json")
 
     def __len__(self) -> int:
         with self._ready:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from voice_daemon.audio import write_wav_atomic
-from voice_daemon.errors import PlaybackError
+from voice_daemon.errors import RequestError
 from voice_daemon.files import safe_name
 
 
@@ -15,7 +15,7 @@ def output_path(output_dir: Path, name: str) -> Path:
     """``output_dir/<name>.wav`` with ``name`` reduced to a safe file name; never outside the folder."""
     path = (output_dir / f"{safe_name(name)}.wav").resolve()
     if path.parent != output_dir.resolve():
-        raise PlaybackError(f"refusing to write outside {output_dir}: {path}")
+        raise RequestError(f"the output name {name!r} leads outside {output_dir}", field="name")
     return path
 
 

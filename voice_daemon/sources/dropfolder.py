@@ -16,14 +16,13 @@ import hashlib
 import logging
 import os
 import stat
-import time
 from pathlib import Path
 
 from voice_daemon.core.events import Event, Notice
-from voice_daemon.core.request import SpeechRequest, decode_fields, make_request
 from voice_daemon.core.port import SourcePort
-from voice_daemon.errors import DuplicateRequest, QueueFull, RequestError, VoiceDaemonError
-from voice_daemon.files import safe_name, write_text_atomic
+from voice_daemon.core.request import SpeechRequest, decode_fields, make_request
+from voice_daemon.errors import DuplicateRequest, IdInUse, QueueFull, RequestError, VoiceDaemonError
+from voice_daemon.files import prune, safe_name, write_text_atomic
 from voice_daemon.watching import SettledFiles
 
 log = logging.getLogger(__name__)
@@ -54,10 +53,7 @@ class DropFolder:
 
     def prune(self, older_than_seconds: float) -> None:
         """Remove files in ``done/`` older than the given age."""
-        horizon = time.time() - older_than_seconds
-        for path in self.done.iterdir():
-            if path.stat().st_mtime < horizon:
-                path.unlink(missing_ok=True)
+        prune(self.done, older_than_seconds)
 
     def _accepts(self, path: Path) -> bool:
         return path.parent == self.directory and path.suffix in REQUEST_SUFFIXES and not path.name.startswith(".")
@@ -108,8 +104,9 @@ class DropFolder:
             return  # still queued: filed when its request ends
         if outcome.request.context.get("file") == claimed.name and outcome.request.source == SOURCE:
             self._finish(claimed, outcome.state, outcome.data)
-        else:
-            self._file(claimed, self.failed, f"request id {request.id!r} was already used by another request")
+        else:  # answered like any refusal: its 'failed' event files it
+            reused = IdInUse(f"request id {request.id!r} was already used by another request", request_id=request.id)
+            self.seam.refuse(reused, request=request)
 
     def _on_notice(self, notice: Notice) -> None:
         if not isinstance(notice, Event) or not notice.final:

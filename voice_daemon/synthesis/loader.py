@@ -5,19 +5,31 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from voice_daemon.settings import ModelSettings
 from voice_daemon.synthesis.engine import Engine
 from voice_daemon.synthesis.modelfiles import ensure_model, go_offline
 
 log = logging.getLogger(__name__)
 
 
-def load_engine(model: ModelSettings, cache_dir: Path) -> Engine:
-    """Make sure the model is there (downloading only with the license accepted), keep Hugging Face
-    offline, load it as ``model`` says (device, threads, int8) and warm it up unless told not to."""
-    ensure_model(model.path, cache_dir, model.accept_license)
+def load_engine(
+    path: Path,
+    cache_dir: Path,
+    *,
+    device: str = "auto",
+    threads: int = 0,
+    quantize_int8: bool = False,
+    accept_license: bool = False,
+    warmup: bool = True,
+) -> Engine:
+    """Make sure the model is in ``path`` (downloading only with the license accepted), keep Hugging
+    Face offline, load it (device, threads, int8) and warm it up unless told not to.
+
+    Plain values, so that synthesis knows nothing of the settings (``ModelSettings.options()``
+    gives them, by these names).
+    """
+    ensure_model(path, cache_dir, accept_license)
     go_offline()
-    engine = Engine.load(model.path, model.device, model.threads, model.quantize_int8)
-    if model.warmup:
+    engine = Engine.load(path, device, threads, quantize_int8)
+    if warmup:
         log.info("warm-up took %.2f s", engine.warm_up())
     return engine

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from voice_daemon.audio import AUDIO_SUFFIXES, Clip
-from voice_daemon.errors import ReferenceRejected, UnknownVoice
+from voice_daemon.errors import ModelUnavailable, ReferenceRejected, UnknownVoice
 from voice_daemon.files import write_text_atomic
 from voice_daemon.synthesis.engine import Engine
 from voice_daemon.synthesis.types import Latents, SamplingParams
 from voice_daemon.voices.latents import LatentsCache, latents_key
-from voice_daemon.voices.validation import Verdict, validate_file
+from voice_daemon.voices.names import VOICE_NAME
+from voice_daemon.voices.validation import Verdict, status_of, validate_file
 
 log = logging.getLogger(__name__)
 
-VOICE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ERROR_SUFFIX = ".error.txt"
 SETTINGS_SUFFIX = ".settings.json"
 
@@ -60,7 +59,7 @@ class Voice:
 
     @property
     def status(self) -> str:
-        return "rejected" if self.problems else "warning" if self.warnings else "ok"
+        return status_of(self.problems, self.warnings)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -211,7 +210,7 @@ class VoiceRegistry:
 
     def _require_engine(self) -> Engine:
         if self.engine is None:
-            raise RuntimeError("this registry has no engine; it can validate voices but not condition them")
+            raise ModelUnavailable("this voice registry has no model: it can validate voices but not condition them")
         return self.engine
 
     def _entries(self) -> list[Path]:

@@ -23,7 +23,7 @@ import soundfile as sf
 from voice_daemon.audio import AUDIO_SUFFIXES
 from voice_daemon.errors import ReferenceRejected, RequestError, UnknownVoice
 from voice_daemon.files import replacing
-from voice_daemon.voices.names import VOICE_NAME
+from voice_daemon.voices.names import voice_name
 from voice_daemon.voices.registry import ERROR_SUFFIX, SETTINGS_SUFFIX, Voice, VoiceRegistry
 from voice_daemon.voices.validation import validate_file
 
@@ -40,7 +40,7 @@ def add_voice(registry: VoiceRegistry, name: str, clips: Sequence[Upload]) -> Vo
     naming every rejected clip and why; the voice is usable at once when this returns.
     """
     folder = registry.voices_dir
-    _check_name(name)
+    voice_name(name)
     if not clips:
         raise RequestError("no audio clip was sent")
     if _exists(registry, name):
@@ -64,7 +64,7 @@ def add_voice(registry: VoiceRegistry, name: str, clips: Sequence[Upload]) -> Vo
 def remove_voice(registry: VoiceRegistry, name: str) -> None:
     """Delete voice ``name`` (its clips, folder, tuned settings and error note); UnknownVoice if there is none."""
     folder = registry.voices_dir
-    _check_name(name)
+    voice_name(name)
     if not _exists(registry, name):
         known = ", ".join(voice.name for voice in registry.all()) or "none"
         raise UnknownVoice(f"unknown voice {name!r} (voices: {known})")
@@ -78,9 +78,6 @@ def remove_voice(registry: VoiceRegistry, name: str) -> None:
     log.info("voice %s removed over the API", name)
 
 
-def _check_name(name: str) -> None:
-    if not VOICE_NAME.match(name):
-        raise RequestError(f"{name!r} is not a voice name (1 to 64 letters, digits, '-' and '_')")
 
 
 def _exists(registry: VoiceRegistry, name: str) -> bool:

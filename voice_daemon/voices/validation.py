@@ -43,6 +43,11 @@ MAX_FILE_SECONDS = 600.0
 MAX_SAMPLE_RATE = 192_000
 
 
+def status_of(problems: list[str], warnings: list[str]) -> str:
+    """The one status rule of a clip or a voice: ``rejected`` with a problem, else ``warning``, else ``ok``."""
+    return "rejected" if problems else "warning" if warnings else "ok"
+
+
 @dataclass
 class Verdict:
     """The outcome of validating one file: rejected when ``problems`` is not empty."""
@@ -58,7 +63,7 @@ class Verdict:
 
     @property
     def status(self) -> str:
-        return "rejected" if self.problems else "warning" if self.warnings else "ok"
+        return status_of(self.problems, self.warnings)
 
     def summary(self) -> str:
         """One line for logs and error messages."""

@@ -13,14 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from voice_daemon.errors import (
-    Busy,
-    ReferenceRejected,
-    RequestError,
-    StorageError,
-    UnknownVoice,
-    VoiceDaemonError,
-)
+from voice_daemon.errors import ReferenceRejected, RequestError, VoiceDaemonError
 
 BUSY_RETRY_SECONDS = 2
 STARTING_RETRY_SECONDS = 5
@@ -50,23 +43,34 @@ class StreamBroken(Exception):
     an incomplete body rather than audio that merely ends early."""
 
 
+# error code -> (HTTP status, OpenAI error type, OpenAI error code, retry after seconds)
+_ANSWERS: dict[str, tuple[int, str, str, int | None]] = {
+    "bad_request": (400, "invalid_request_error", "invalid_value", None),
+    "id_in_use": (400, "invalid_request_error", "invalid_value", None),
+    "unknown_voice": (404, "invalid_request_error", "voice_not_found", None),
+    "reference_rejected": (400, "invalid_request_error", "voice_rejected", None),
+    "busy": (429, "rate_limit_error", "busy", BUSY_RETRY_SECONDS),
+    "queue_full": (429, "rate_limit_error", "queue_full", BUSY_RETRY_SECONDS),
+    "starting": (503, "server_error", "starting", STARTING_RETRY_SECONDS),
+    "stopping": (503, "server_error", "stopping", 30),
+    "storage_failed": (507, "server_error", "storage_error", None),
+}
+_SERVER_ERROR = (500, "server_error", "synthesis_failed", None)
+_PARAMS = {"text": "input", "file": "audio_sample"}  # request fields under the API's names
+
+
 def api_error(exc: VoiceDaemonError, param: str | None = None) -> ApiError:
-    """The answer to one of the daemon's errors."""
-    message = str(exc)
-    if isinstance(exc, UnknownVoice):
-        return ApiError(404, message, param="voice", code="voice_not_found")
-    if isinstance(exc, Busy):
-        return ApiError(429, message, "rate_limit_error", code="busy",
-                        headers={"Retry-After": str(BUSY_RETRY_SECONDS)})  # fmt: skip
-    if isinstance(exc, ReferenceRejected):
-        return ApiError(400, message, param="audio_sample", code="voice_rejected")
-    if isinstance(exc, RequestError):
-        return ApiError(400, message, param=param or _param_of(message), code="invalid_value")
-    if isinstance(exc, StorageError):
-        return ApiError(507, message, "server_error", code="storage_error")
-    if "stopping" in message:
-        return ApiError(503, message, "server_error", code="stopping", headers={"Retry-After": "30"})
-    return ApiError(500, message, "server_error", code="synthesis_failed")
+    """The answer to one of the daemon's errors, from its ``code`` (and a RequestError's ``field``).
+
+    ``param`` names the API parameter at fault, where the endpoint knows better than the error.
+    """
+    status, kind, code, retry = _ANSWERS.get(exc.code, _SERVER_ERROR)
+    if param is None and isinstance(exc, RequestError) and exc.field is not None:
+        param = _PARAMS.get(exc.field, exc.field)
+    elif isinstance(exc, ReferenceRejected):
+        param = "audio_sample"
+    headers = {"Retry-After": str(retry)} if retry is not None else {}
+    return ApiError(status, str(exc), kind, param=param, code=code, headers=headers)
 
 
 def not_ready(state: str, message: str) -> ApiError:
@@ -92,9 +96,3 @@ async def on_crash(_request: Request, _exc: Exception) -> JSONResponse:
     return ApiError(
         500, "internal error (see the daemon's log)", "server_error", code="internal_error"
     ).response()
-
-
-def _param_of(message: str) -> str | None:
-    """The request field a RequestError message is about (its first word), in the API's names."""
-    first = message.split(" ", 1)[0].split(":", 1)[0].strip("'")
-    return {"text": "input", "voice": "voice", "language": "language", "speed": "speed"}.get(first)

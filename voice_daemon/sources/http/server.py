@@ -56,7 +56,7 @@ STOP_SECONDS = 1.0  # the most a speech response under way gets to end when the 
 
 
 class HttpSource(ConnectionSource):
-    """The HTTP API; :meth:`open` it early, :meth:`attach` the seam, then :meth:`start` it with the sources."""
+    """The HTTP API: :meth:`open` it early, :meth:`attach` the seam, :meth:`start` it with the sources."""
 
     name = "HTTP API"
 
@@ -64,7 +64,7 @@ class HttpSource(ConnectionSource):
         super().__init__()
         self.settings = settings
         self.key = _read_key(settings)
-        self.limits = Limits(max_text_length=settings.max_text_length, max_payload_bytes=settings.max_body_bytes)
+        self.limits = Limits()  # the seam's, narrowed by the API's own, once attached
         self.events: deque[dict[str, Any]] = deque(maxlen=_EVENTS_KEPT)
         self.url = ""
         self.app = _application(self)
@@ -86,7 +86,8 @@ class HttpSource(ConnectionSource):
             server_header=False, timeout_graceful_shutdown=5, limit_concurrency=64, http=Protocol,
         )
         self._server = server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="http", daemon=True)
+        sockets = {"sockets": [listener]}
+        self._thread = threading.Thread(target=server.run, kwargs=sockets, name="http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + _START_TIMEOUT
         while not server.started and self._thread.is_alive() and time.monotonic() < deadline:
@@ -100,10 +101,7 @@ class HttpSource(ConnectionSource):
             )
 
     def _attaching(self, seam: SourcePort) -> None:
-        self.limits = Limits(
-            max_text_length=min(self.settings.max_text_length, seam.limits.max_text_length),
-            max_payload_bytes=self.settings.max_body_bytes,
-        )
+        self.limits = seam.limits.for_source(self.settings.max_text_length, self.settings.max_body_bytes)
 
     def _starting(self, seam: SourcePort) -> None:
         seam.subscribe(self._on_notice)
@@ -242,7 +240,8 @@ def _listener(settings: HttpSettings) -> socket.socket:
     try:
         return socket.create_server((settings.host, settings.port), family=family)
     except OSError as exc:
-        raise ConfigError(f"http: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+        where = f"{settings.host}:{settings.port}"
+        raise ConfigError(f"http: cannot listen on {where}: {exc.strerror or exc}") from None
 
 
 def _url(host: str, listener: socket.socket) -> str:

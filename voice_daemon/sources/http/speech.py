@@ -25,7 +25,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from voice_daemon.core.port import SourcePort, Stream
-from voice_daemon.core.request import Limits, SpeechRequest, decode_json, make_request
+from voice_daemon.core.request import (
+    SpeechRequest,
+    decode_json,
+    describe_problems,
+    make_request,
+    problem_field,
+)
 from voice_daemon.errors import Cancelled, RequestError, Stopping, VoiceDaemonError
 from voice_daemon.sources.http.encoding import FORMATS, Encoder
 from voice_daemon.sources.http.failures import ApiError, StreamBroken, api_error
@@ -76,19 +82,21 @@ def model_entry() -> dict[str, Any]:
 async def speech(request: Request) -> Response:
     source = request.app.state.source
     seam: SourcePort = source.ready_seam()
-    body = parse_body(await request.body())
-    speech_request = _speech_request(body, seam, source.limits)
+    try:
+        body = parse_body(await request.body())
+        speech_request = make_request(_fields(body, seam), source.limits, source=SOURCE)
+    except RequestError as exc:
+        raise _refused(seam, exc) from None
     try:
         stream = seam.stream(speech_request)
     except VoiceDaemonError as exc:
-        seam.refuse(exc, request=speech_request)
-        raise api_error(exc) from None
+        raise _refused(seam, exc, speech_request) from None
     sending = Sending(stream, request.scope.get(TRANSPORT), source.settings.timeout_seconds)
     pieces = _encoded(sending, Encoder(body.response_format, stream.sample_rate))
     source.responses.add(sending)
     try:
         first = await _first(request, stream, pieces)
-    except VoiceDaemonError as exc:
+    except VoiceDaemonError as exc:  # the worker published its 'failed' event
         source.responses.discard(sending)
         raise api_error(exc) from None
     headers = {"X-Request-Id": speech_request.id}
@@ -100,44 +108,30 @@ async def speech(request: Request) -> Response:
 
 
 def parse_body(raw: bytes) -> SpeechBody:
-    """The validated body; ApiError 400 naming the field otherwise.
+    """The validated body; RequestError naming the field otherwise.
 
-    JSON is decoded by the rule every source shares (core.request), so a body is refused for the
-    same reasons, in the same words, as an MQTT payload; lone surrogates are refused once the
-    text becomes a request.
+    JSON is decoded, and problems are described, by the rules every source shares (core.request),
+    so a body is refused for the same reasons, in the same words, as an MQTT payload.  The
+    request's own rules (empty or too long text, lone surrogates) apply once it becomes a request.
     """
-    try:
-        data = decode_json(raw or b"{}", "the body")
-    except RequestError as exc:
-        raise ApiError(400, str(exc), code="invalid_json") from None
+    data = decode_json(raw or b"{}", "the body")
     try:
         return SpeechBody.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "body"
-        if error["type"] == "extra_forbidden":
-            message = f"unknown field {field!r}"
-        elif error["type"] == "missing":
-            message = f"{field} is required"
-        else:
-            message = f"{field}: {error['msg']}"
-        raise ApiError(400, message, param=field, code="invalid_value") from None
+        raise RequestError("; ".join(describe_problems(exc)), field=problem_field(exc)) from None
 
 
-def _speech_request(body: SpeechBody, seam: SourcePort, limits: Limits) -> SpeechRequest:
-    text = body.input.strip()
-    if not text:
-        raise ApiError(400, "input is empty", param="input", code="empty_input")
-    if len(text) > limits.max_text_length:
-        raise ApiError(400, f"input is {len(text)} characters long, the maximum is {limits.max_text_length}",
-                       param="input", code="string_above_max_length")  # fmt: skip
-    fields = {"text": text, "voice": _voice_name(body.voice, seam), "language": body.language,
-              "speed": body.speed if body.speed != 1.0 else None}  # fmt: skip
-    try:
-        return make_request({k: v for k, v in fields.items() if v is not None}, limits, source=SOURCE)
-    except VoiceDaemonError as exc:
-        seam.refuse(exc, source=SOURCE)
-        raise api_error(exc) from None
+def _refused(seam: SourcePort, error: VoiceDaemonError, request: SpeechRequest | None = None) -> ApiError:
+    """Answer the refusal with its 'failed' event, and the client with the matching HTTP error."""
+    seam.refuse(error, request=request, source=SOURCE)
+    return api_error(error)
+
+
+def _fields(body: SpeechBody, seam: SourcePort) -> dict[str, Any]:
+    """The request fields the body asks for (unset ones left out: the configured defaults)."""
+    speed = body.speed if body.speed != 1.0 else None
+    fields = {"text": body.input, "voice": _voice_name(body.voice, seam), "language": body.language, "speed": speed}
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _voice_name(voice: str | VoiceId | None, seam: SourcePort) -> str | None:

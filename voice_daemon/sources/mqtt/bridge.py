@@ -23,8 +23,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from voice_daemon.core.events import Changed, Event, Notice
-from voice_daemon.core.request import Limits, SpeechRequest, make_request, parse_payload
 from voice_daemon.core.port import SourcePort, usable
+from voice_daemon.core.request import SpeechRequest, make_request, parse_payload, payload_id
 from voice_daemon.errors import ConfigError, DuplicateRequest, RequestError, UnknownVoice, VoiceDaemonError
 from voice_daemon.settings import MqttSettings
 from voice_daemon.sources.mqtt import hermes
@@ -49,7 +49,7 @@ class MqttBridge:
         self.seam = seam
         self.topics = Topics.under(settings.topic_prefix)
         self.client_id = settings.client_id or f"voice-daemon-{socket.gethostname()}"
-        self.limits = Limits(max_text_length=seam.limits.max_text_length, max_payload_bytes=settings.max_payload_bytes)
+        self.limits = seam.limits.for_source(max_payload_bytes=settings.max_payload_bytes)
         self._routes = self._handlers()
         self._client = self._make_client()
         self._outbox = Outbox(self._client, settings.max_queued_events)
@@ -140,14 +140,29 @@ class MqttBridge:
         return handlers
 
     def _on_message(self, client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        """Hand ``message`` to its handler, then acknowledge it.
+
+        A handler answers every request it takes (queued, or one 'failed' event); one that
+        crashes has not, so the crash is answered here with a 'failed' event, and then the
+        message is acknowledged: delivered again, it would crash again.
+        """
         handler = next((h for pattern, h in self._routes.items() if _matches(pattern, message.topic)), None)
         try:
             if handler is not None:
                 handler(message)
-        except Exception:
+        except Exception as exc:
             log.exception("handling a message on %s failed", message.topic)
+            self._answer_crash(message, exc)
         if message.qos > 0:
             client.ack(message.mid, message.qos)
+
+    def _answer_crash(self, message: paho.MQTTMessage, exc: Exception) -> None:
+        error = f"internal error handling a message on {message.topic}: {type(exc).__name__} (see the daemon's log)"
+        if message.topic == hermes.SAY:
+            context = hermes.context_of(message.payload)
+            self.seam.refuse(error, source=hermes.SOURCE, request_id=context["hermes_id"], context=context)
+        else:
+            self.seam.refuse(error, source=SOURCE, request_id=payload_id(message.payload))
 
     # -- requests ---------------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ import json
 import re
 from typing import Any
 
-from voice_daemon import __version__
 from voice_daemon.sources.mqtt.topics import Topics
+from voice_daemon.version import __version__
 
 
 def node_id(client_id: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
-from voice_daemon import __version__
+from voice_daemon.version import __version__
 from voice_daemon.core.request import LANGUAGES
 from voice_daemon.errors import RequestError
 
