@@ -11,7 +11,7 @@ import torch
 
 from voice_daemon.audio import decode
 from voice_daemon.errors import ModelUnavailable
-from voice_daemon.synthesis.engine import Engine, check_model_dir
+from voice_daemon.synthesis.engine import Engine, Randomness, check_model_dir
 from voice_daemon.synthesis.text import split_text
 from voice_daemon.synthesis.types import SAMPLE_RATE, SamplingParams
 
@@ -108,6 +108,32 @@ def test_long_text_is_split_and_every_piece_is_spoken(engine: Engine, reference:
     # Random weights always run to the token limit, so each piece yields the same length:
     # the total proves that every piece was synthesised and nothing was truncated.
     assert len(audio) == len(pieces) * _piece_samples(engine, latents)
+
+
+def test_a_seeded_request_sounds_the_same_whatever_runs_between_its_pieces(
+    engine: Engine, reference: Path
+) -> None:
+    from voice_daemon.synthesis.streaming import stream_piece
+
+    latents, params = engine.conditioning([decode(reference)]), SamplingParams()
+    text = "The first sentence. The second one. And a third."
+    pieces = split_text(text, "en")
+    torch.manual_seed(5)  # before the worker walked pieces: one seed, then every piece from the shared state
+    model = engine._model
+    before = np.concatenate([c.numpy() for p in pieces for c in stream_piece(model, p, "en", latents, params)])
+
+    def interleaved(randomness: Randomness) -> np.ndarray:
+        made = []
+        for piece in pieces:
+            made += list(engine.piece(piece, "en", latents, params, randomness))
+            list(engine.piece("Something else entirely.", "en", latents, params, engine.randomness(6)))
+            list(engine.piece("Unseeded work.", "en", latents, params, engine.randomness()))
+        return np.concatenate(made)
+
+    assert np.array_equal(interleaved(engine.randomness(5)), before)
+    assert np.array_equal(engine.synthesize(text, "en", latents, seed=5), before)
+    torch.manual_seed(5)  # the shared state, with other work drawing from it between the pieces: not the same
+    assert not np.array_equal(interleaved(engine.randomness()), before)
 
 
 def test_cancel_stops_the_stream(engine: Engine, reference: Path) -> None:

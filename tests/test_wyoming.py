@@ -2,9 +2,11 @@
 client against ``voice-daemon run`` (tiny model), one daemon for the module.
 
 Covered: ``describe`` while starting and when ready (voices per language, following the voices
-folder), ``synthesize`` streamed as made, text streaming in both message orders (Home
-Assistant's extra ``synthesize`` ignored), every refusal, a full lane, a client that goes away,
-hostile bytes (``tests/support/hostile.py``) and many connections at once.
+folder), ``synthesize`` streamed as made, text streaming in Home Assistant's order (its extra
+``synthesize`` ignored), a full lane, a client that goes away, hostile bytes
+(``tests/support/hostile.py``) and many connections at once.  The rules (every refusal, a plain
+voice with a language, stalled callers, keep-alive, stopping) are tested in-process in
+``tests/test_wyoming_callers.py``.
 """
 
 from __future__ import annotations
@@ -198,36 +200,6 @@ def test_a_stream_speaks_each_sentence_before_the_text_is_complete_home_assistan
     seconds = len(audio_of(events)) / 24_000
     assert 2 * PIECE_SECONDS[0] < seconds < 2 * PIECE_SECONDS[1], seconds  # two sentences, not four
     assert after == [], types(after)
-
-
-def test_a_stream_without_synthesize_and_a_plain_voice_with_a_language(server: Server) -> None:
-    start = Event("synthesize-start", {"voice": {"name": "default", "language": "de"}})
-    events = asyncio.run(exchange(server.client(), [start, SynthesizeChunk("Hallo").event(),
-                                                    SynthesizeChunk(" zusammen").event(), SynthesizeStop().event()],
-                                  ("synthesize-stopped", "error")))  # fmt: skip
-    assert types(events)[0] == "audio-start" and types(events)[-2:] == ["audio-stop", "synthesize-stopped"]
-    assert PIECE_SECONDS[0] < len(audio_of(events)) / 24_000 < PIECE_SECONDS[1]
-
-
-@pytest.mark.parametrize(
-    ("events", "expected"),
-    [
-        ([Synthesize("   ").event()], "text is empty"),
-        ([Synthesize("Hello.", voice=SynthesizeVoice(name="ghost (de)")).event()], "unknown voice 'ghost'"),
-        ([Synthesize("Hello.", voice=SynthesizeVoice(name="default (tlh)")).event()], "unsupported language 'tlh'"),
-        ([Event("synthesize", {"text": "Hi.", "voice": {"name": "default", "language": "xx"}})], "unsupported"),
-        ([Synthesize("x" * (MAX_TEXT + 1)).event()], f"the maximum is {MAX_TEXT}"),
-        ([Event("synthesize", {"text": 5})], "text must be a string"),
-        ([SynthesizeStart().event(), SynthesizeChunk("x" * (MAX_TEXT + 1)).event()], f"maximum is {MAX_TEXT}"),
-        ([SynthesizeStart().event(), SynthesizeStop().event()], "the stream held no text"),
-        ([SynthesizeChunk("Hello.").event()], "outside a stream"),
-    ],
-)  # fmt: skip
-def test_bad_requests_get_an_error_event_and_a_clean_close(
-    server: Server, events: list[Event], expected: str
-) -> None:
-    answer = asyncio.run(exchange(server.client(), events, ("never",)))  # read until the server closes
-    assert types(answer) == ["error"] and expected in answer[0].data["text"], answer
 
 
 def test_a_full_lane_is_refused_and_a_client_that_goes_away_cancels(server: Server) -> None:

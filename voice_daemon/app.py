@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from voice_daemon.core.events import EventBus
 from voice_daemon.core.lane import Lane
+from voice_daemon.core.rendering import Renderer
 from voice_daemon.core.request import Limits
 from voice_daemon.core.seam import Seam
 from voice_daemon.core.spool import Spool
@@ -31,6 +32,7 @@ from voice_daemon.settings import Settings
 from voice_daemon.sinks.player import Player
 from voice_daemon.sources.dropfolder import DropFolder
 from voice_daemon.synthesis.audiocache import AudioCache
+from voice_daemon.synthesis.engine import Engine
 from voice_daemon.synthesis.loader import load_engine
 from voice_daemon.systemd import Notifier, watchdog_interval
 from voice_daemon.voices.latents import LatentsCache
@@ -109,10 +111,13 @@ class Daemon:
         default_voice = DefaultVoice(settings.synthesis.voice, paths.cache / "default_voice", registry)
         default_voice.restore()
         default_voice.resolve()  # says now if the default voice is missing
-        events, lane, player = EventBus(), Lane(settings.queue.interactive_max_size, spool.wake), Player(settings.output.device)
-        worker = Worker(spool, lane, engine, registry, player, events, self._worker_config())
+        events, lane = EventBus(), Lane(settings.queue.interactive_max_size, spool.wake)
+        player = Player(settings.output.device, gapless=settings.output.gapless)
+        config = WorkerConfig(paths.output, settings.output.fallback_to_file)
+        worker = Worker(spool, lane, self._renderer(engine, registry), registry, player, events, config)
         seam = Seam(spool, lane, worker, registry, events, default_voice, language=settings.synthesis.language,
                     output=settings.output.mode, limits=Limits.configured(settings))  # fmt: skip
+        seam.lookahead_seconds = settings.queue.lookahead_seconds
         self.running = running = Running(spool, registry, player, worker, seam)
         worker.start()
         for component in self._sources(running):
@@ -141,13 +146,15 @@ class Daemon:
         busy_too_long = worker.current is not None and time.monotonic() - worker.heartbeat > _STUCK_SECONDS
         return worker.is_alive() and not busy_too_long
 
-    def _worker_config(self) -> WorkerConfig:
-        settings, paths = self.settings, self.settings.paths
+    def _renderer(self, engine: Engine, registry: VoiceRegistry) -> Renderer:
+        """The audio cache -> quality guard -> engine chain, built once."""
+        settings = self.settings
         cache = None
         if settings.cache.audio_enabled:
-            cache = AudioCache(paths.audio_cache, int(settings.cache.audio_max_mb * 2**20))
-        return WorkerConfig(paths.output, settings.sampling, settings.output.fallback_to_file, self._quality_guard(),
-                            cache, settings.synthesis.normalize)  # fmt: skip
+            cache = AudioCache(settings.paths.audio_cache, int(settings.cache.audio_max_mb * 2**20))
+        return Renderer(
+            engine, registry, settings.sampling, self._quality_guard(), cache, settings.synthesis.normalize
+        )
 
     def _quality_guard(self) -> QualityGuard | None:
         if not self.settings.quality.enabled:

@@ -83,12 +83,14 @@ class OutputSettings(Section):
     mode: OutputMode = "play"
     device: str | int | None = None
     fallback_to_file: bool = True
+    gapless: bool = True
 
 
 class QueueSettings(Section):
     max_size: int = Field(100, ge=1, le=100_000)
     keep_finished_hours: float = Field(24, ge=0)
     interactive_max_size: int = Field(8, ge=1, le=1000)
+    lookahead_seconds: float = Field(5, gt=0, le=600)
 
 
 class InboxSettings(Section):
@@ -133,6 +135,7 @@ class HttpSettings(Section):
     max_text_length: int = Field(4096, ge=1, le=100_000)
     max_upload_mb: float = Field(20, gt=0, le=1000)
     max_upload_files: int = Field(10, ge=1, le=100)
+    timeout_seconds: float = Field(60, gt=0, le=3600)
 
 
 class WyomingSettings(Section):
@@ -142,6 +145,7 @@ class WyomingSettings(Section):
     max_connections: int = Field(64, ge=1, le=10_000)
     max_event_bytes: int = Field(65536, ge=1024, le=10_000_000)
     timeout_seconds: float = Field(60, gt=0, le=3600)
+    keepalive_seconds: float = Field(2, gt=0, le=60)
 
 
 class QualitySettings(Section):

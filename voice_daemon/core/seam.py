@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from voice_daemon.core.events import Changed, Event, EventBus, Subscriber
-from voice_daemon.core.lane import Lane, Stream
+from voice_daemon.core.lane import DEFAULT_LOOKAHEAD_SECONDS, Lane, Stream
 from voice_daemon.core.port import DaemonState, VoiceInfo
 from voice_daemon.core.request import Limits, SpeechRequest
 from voice_daemon.core.spool import Spool
@@ -48,6 +48,7 @@ class Seam:
         self._events, self._default_voice = events, default_voice
         self._language, self._output = language, output
         self.limits = limits
+        self.lookahead_seconds = DEFAULT_LOOKAHEAD_SECONDS  # queue.lookahead_seconds: see Stream.ready
         self._voices_lock = threading.Lock()  # one addition or removal at a time
         registry.listeners.append(self._voices_changed)
 
@@ -71,7 +72,7 @@ class Seam:
 
         Raises UnknownVoice and Busy (the lane is full).  Cancel the Stream when the caller goes.
         """
-        stream = Stream(self._completed(request, output=None))
+        stream = Stream(self._completed(request, output=None), self.lookahead_seconds)
         self._lane.put(stream, lambda: self._events.publish(Event.of("queued", stream.request)))
         return stream
 

@@ -9,82 +9,223 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from voice_daemon.audio import resample
 from voice_daemon.errors import PlaybackError
+from voice_daemon.synthesis.types import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
 _END = None
+_PIECE = "piece"  # in the queue of chunks: a text piece (sentence) ends here
+_MARGIN_SECONDS = 0.4  # of audio: how early the rest must be ready, beyond what the rule needs
+_MEASURED_SECONDS = 1.0  # of audio made before an announcement's own rate is trusted over recent ones
+_CHARS_PER_SECOND = {"zh-cn": 5.0, "ja": 7.0, "ko": 7.0}  # of speech; 14 for every other language
+_LEARNING = 0.5  # weight of the newest announcement in what recent ones say
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What is known of an announcement before its audio: its text pieces (their lengths in
+    characters), language and voice, and whether it is made while it plays (not a cache hit)."""
+
+    pieces: tuple[int, ...]
+    language: str = "en"
+    voice: str = ""
+    live: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.language}/{self.voice}"
 
 
 @dataclass
 class PlaybackResult:
-    """How one announcement went: error is None when it played to the end (or was stopped)."""
+    """How one announcement went: error is None when it played to the end (or was stopped).
+
+    ``start_delay`` is how long the first audio waited for the announcement to start (the gapless
+    rule), ``paused`` how long it waited between sentences after that.
+    """
 
     seconds: float = 0.0
     first_audio_at: float | None = None
     stopped: bool = False
     error: PlaybackError | None = None
+    start_delay: float | None = None
+    paused: float = 0.0
 
 
 class Announcement:
-    """One utterance on its way to the speakers; feed chunks, then :meth:`finish`, then :meth:`wait`."""
+    """One utterance on its way to the speakers; feed chunks (and :meth:`end_piece` after each
+    text piece but the last), then :meth:`finish`, then :meth:`wait`."""
 
-    def __init__(self) -> None:
-        self._chunks: queue.Queue[np.ndarray | None] = queue.Queue()
+    def __init__(self, plan: Plan | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.plan = plan
+        self.clock = clock
+        self._chunks: queue.Queue[np.ndarray | str | None] = queue.Queue()
         self._done = threading.Event()
         self._stop = threading.Event()
+        self._changed = threading.Event()
         self.result = PlaybackResult()
+        self.created = clock()  # about when its synthesis began
+        self.first_fed: float | None = None
+        self.last_fed = self.created
+        self.made = 0.0  # seconds of audio fed
+        self.played = 0.0  # seconds of audio handed to the device
+        self.pieces_done = 0
+        self.piece_made = 0.0  # seconds of audio fed of the piece being made
+        self.finished = False
 
     def feed(self, chunk: np.ndarray) -> None:
         self._chunks.put(chunk)
+        self.last_fed = self.clock()
+        if self.first_fed is None:
+            self.first_fed = self.last_fed
+        seconds = len(chunk) / SAMPLE_RATE
+        self.made += seconds
+        self.piece_made += seconds
+        self._changed.set()
+
+    def end_piece(self) -> None:
+        """A text piece (sentence) ended: the only place where playback may pause."""
+        self._chunks.put(_PIECE)
+        self.pieces_done += 1
+        self.piece_made = 0.0
+        self._changed.set()
 
     def finish(self) -> None:
         self._chunks.put(_END)
+        self.finished = True
+        self._changed.set()
 
     def stop(self) -> None:
         """Cut the announcement short (the 'stop' button)."""
         self._stop.set()
+        self._changed.set()
 
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def buffered(self) -> float:
+        """Seconds of audio made and not yet played."""
+        return self.made - self.played
+
     def wait(self, timeout: float | None = None) -> PlaybackResult:
         self._done.wait(timeout)
         return self.result
 
-    def chunks(self) -> Iterator[np.ndarray]:
-        """The fed chunks, in order, until :meth:`finish` (the player's side)."""
+    def chunks(self) -> Iterator[np.ndarray | str]:
+        """The fed chunks and piece ends, in order, until :meth:`finish` (the player's side)."""
         while (chunk := self._chunks.get()) is not _END:
             yield chunk
 
-    def played(self) -> None:
+    def changed(self, timeout: float) -> None:
+        """Wait until something is fed or the announcement is stopped, at most ``timeout`` seconds."""
+        self._changed.wait(timeout)
+        self._changed.clear()
+
+    def played_all(self) -> None:
         """The player is done with this announcement (played, stopped or failed)."""
         self._done.set()
 
 
-class Player:
-    """Plays announcements in order on one device (name or index; None = system default)."""
+class Pacing:
+    """The gapless rule: an announcement starts (or goes on after a sentence) only when, at the rate
+    its audio is being made, the rest will be ready before it is needed; and what recent
+    announcements taught about that rate and about how long a character of text sounds."""
 
-    def __init__(self, device: str | int | None = None, sample_rate: int = 24_000) -> None:
+    def __init__(self) -> None:
+        self.rate: float | None = None  # seconds of audio made per second, lately
+        self._seconds_per_char: dict[str, float] = {}
+
+    def may_play(self, announcement: Announcement) -> bool:
+        """Whether playing on now leaves no gap before the end (at the rates known now)."""
+        if announcement.finished or announcement.plan is None:
+            return True
+        rate = self._rate(announcement)
+        if rate >= 1:
+            return True
+        rest = self.remaining(announcement)
+        return rest * (1 / rate - 1) + _MARGIN_SECONDS <= announcement.buffered
+
+    def remaining(self, announcement: Announcement) -> float:
+        """Estimated seconds of audio still to be made, from the text still to be spoken."""
+        plan = announcement.plan
+        assert plan is not None
+        per_char = self.seconds_per_char(plan, announcement)
+        current = plan.pieces[announcement.pieces_done : announcement.pieces_done + 1]
+        later = sum(plan.pieces[announcement.pieces_done + 1 :])
+        return max(0.0, sum(current) * per_char - announcement.piece_made) + later * per_char
+
+    def seconds_per_char(self, plan: Plan, announcement: Announcement | None = None) -> float:
+        """From the pieces made so far, else from recent announcements in this voice, else the language's."""
+        if announcement is not None and announcement.pieces_done:
+            made = announcement.made - announcement.piece_made
+            return made / max(1, sum(plan.pieces[: announcement.pieces_done]))
+        return self._seconds_per_char.get(plan.key, 1 / _CHARS_PER_SECOND.get(plan.language, 14.0))
+
+    def planned_delay(self, plan: Plan) -> float:
+        """The start delay recent announcements predict for ``plan``."""
+        if self.rate is None or self.rate >= 1:
+            return 0.0
+        total = sum(plan.pieces) * self.seconds_per_char(plan)
+        return round(total * (1 / self.rate - 1) + _MARGIN_SECONDS, 3)
+
+    def learn(self, announcement: Announcement) -> None:
+        """Remember the rate and the seconds per character of a finished announcement made while it played."""
+        plan = announcement.plan
+        if plan is None or not plan.live or announcement.made <= 0 or announcement.stopped:
+            return
+        rate = announcement.made / max(announcement.last_fed - announcement.created, 1e-3)
+        self.rate = rate if self.rate is None else _LEARNING * rate + (1 - _LEARNING) * self.rate
+        per_char = announcement.made / max(1, sum(plan.pieces))
+        known = self._seconds_per_char.get(plan.key)
+        self._seconds_per_char[plan.key] = (
+            per_char if known is None else _LEARNING * per_char + (1 - _LEARNING) * known
+        )
+
+    def _rate(self, announcement: Announcement) -> float:
+        measured = announcement.made / max(announcement.clock() - announcement.created, 1e-3)
+        if self.rate is None or announcement.made >= _MEASURED_SECONDS:
+            return measured
+        return self.rate
+
+
+class Player:
+    """Plays announcements in order on one device (name or index; None = system default).
+
+    With ``gapless`` an announcement starts, and goes on after each sentence, only when the
+    :class:`Pacing` rule says the rest will be ready in time; without it, each chunk plays as it comes.
+    """
+
+    def __init__(
+        self, device: str | int | None = None, sample_rate: int = 24_000, gapless: bool = True
+    ) -> None:
         self.device = device
         self.sample_rate = sample_rate
+        self.gapless = gapless
+        self.pacing = Pacing()
         self._queue: queue.Queue[Announcement | None] = queue.Queue()
         self._current: Announcement | None = None
         self._thread = threading.Thread(target=self._run, name="player", daemon=True)
         self._thread.start()
 
-    def announce(self) -> Announcement:
-        """Queue a new announcement; it starts once every earlier one has finished."""
-        announcement = Announcement()
+    def announce(self, plan: Plan | None = None) -> Announcement:
+        """Queue a new announcement; it starts once every earlier one has finished (and, gapless,
+        its audio is far enough ahead: see :class:`Pacing`; without a ``plan``, at once)."""
+        announcement = Announcement(plan)
         self._queue.put(announcement)
         return announcement
+
+    def planned_delay(self, characters: int, language: str, voice: str) -> float:
+        """The start delay recent announcements predict for a text of ``characters`` (0 without gapless)."""
+        return self.pacing.planned_delay(Plan((characters,), language, voice)) if self.gapless else 0.0
 
     def stop_current(self) -> bool:
         """Stop whatever is playing now; True if something was."""
@@ -110,7 +251,8 @@ class Player:
                     pass
             finally:
                 self._current = None
-                announcement.played()
+                announcement.played_all()
+            self.pacing.learn(announcement)
 
     def _play(self, announcement: Announcement) -> None:
         stream, rate = self._open()
@@ -120,10 +262,17 @@ class Player:
                 if announcement.stopped:
                     result.stopped = True
                     continue
+                if isinstance(chunk, str):  # a sentence ended: pause here if the rest would come late
+                    if result.first_audio_at is not None:
+                        result.paused += self._hold(announcement)
+                    continue
                 if result.first_audio_at is None:
+                    self._hold(announcement)
+                    result.start_delay = max(0.0, announcement.clock() - (announcement.first_fed or 0.0))
                     result.first_audio_at = time.monotonic()
                 _write(stream, resample(chunk, self.sample_rate, rate))
                 result.seconds += len(chunk) / self.sample_rate
+                announcement.played = result.seconds
             if result.stopped or announcement.stopped:
                 result.stopped = True
                 stream.abort()
@@ -131,6 +280,13 @@ class Player:
                 stream.stop()  # returns once everything written has been played
         finally:
             stream.close()
+
+    def _hold(self, announcement: Announcement) -> float:
+        """Wait until the gapless rule lets ``announcement`` play on; the seconds waited."""
+        started = time.monotonic()
+        while self.gapless and not announcement.stopped and not self.pacing.may_play(announcement):
+            announcement.changed(0.05)
+        return time.monotonic() - started
 
     def _open(self) -> tuple[object, int]:
         """An output stream at 24 kHz, or at the device's own rate when it refuses 24 kHz."""

@@ -13,7 +13,8 @@ import logging
 import mmap
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +116,24 @@ class Engine:
         speaker = torch.stack(embeddings).mean(dim=0)
         return Latents(gpt_latent.detach().cpu().contiguous(), speaker.detach().cpu().contiguous())
 
+    def randomness(self, seed: int | None = None) -> Randomness:
+        """The random state one request's pieces draw from (see :class:`Randomness`)."""
+        return Randomness(seed)
+
+    def piece(
+        self, piece: str, language: str, latents: Latents, params: SamplingParams, randomness: Randomness
+    ) -> Iterator[np.ndarray]:
+        """Yield float32 audio chunks at 24 kHz of one text piece (see ``split_text``) as each is decoded
+        (the first after ``params.first_chunk_size`` tokens, see ``synthesis.streaming``).  Every token
+        is drawn from ``randomness``, so what the owner does with the model between chunks or pieces
+        changes nothing."""
+        from voice_daemon.synthesis.streaming import stream_piece
+
+        yield from randomness.drawing(
+            chunk.detach().cpu().numpy().astype(np.float32, copy=False)
+            for chunk in stream_piece(self._model, piece, language, latents, params)
+        )
+
     def stream(
         self,
         text: str,
@@ -123,29 +142,14 @@ class Engine:
         params: SamplingParams | None = None,
         seed: int | None = None,
         cancel: threading.Event | None = None,
-        between_pieces: Callable[[], None] | None = None,
     ) -> Iterator[np.ndarray]:
-        """Yield float32 audio chunks at 24 kHz, sentence by sentence, as soon as each is decoded
-        (the first of each sentence after ``params.first_chunk_size`` tokens, see
-        ``synthesis.streaming``).  ``between_pieces`` runs after every text piece but the last:
-        the owner may use the model for other work there (its random state is put back after)."""
-        import torch
-
-        from voice_daemon.synthesis.streaming import stream_piece
-
-        params = params or SamplingParams()
-        if seed is not None:
-            torch.manual_seed(seed)
-        pieces = split_text(text, language)
-        for index, piece in enumerate(pieces):
-            if index and between_pieces is not None:
-                state = torch.random.get_rng_state()
-                between_pieces()
-                torch.random.set_rng_state(state)
-            for chunk in stream_piece(self._model, piece, language, latents, params):
+        """The chunks of every piece of ``text`` in turn (:meth:`piece`), for one-shot users."""
+        params, randomness = params or SamplingParams(), self.randomness(seed)
+        for piece in split_text(text, language):
+            for chunk in self.piece(piece, language, latents, params, randomness):
                 if cancel is not None and cancel.is_set():
                     return
-                yield chunk.detach().cpu().numpy().astype(np.float32, copy=False)
+                yield chunk
 
     def warm_up(self) -> float:
         """Fault in every page of every weight; returns the seconds taken.
@@ -167,6 +171,64 @@ class Engine:
         """The whole of :meth:`stream`, concatenated."""
         chunks = list(self.stream(text, language, latents, **kwargs))
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+class Randomness:
+    """The random state of one request: with a seed, its own (as after ``torch.manual_seed(seed)``),
+    swapped in for every chunk it makes and out again after, so its audio does not depend on what
+    ran between its chunks; without one, the process's shared random state, as always."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._state = None if seed is None else _seeded_state(seed)
+
+    def drawing(self, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """Pass ``chunks`` through, each made with this random state in place."""
+        while True:
+            with self._in_place():
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    @contextmanager
+    def _in_place(self) -> Iterator[None]:
+        if self._state is None:
+            yield
+            return
+        saved = _rng_state()
+        _set_rng_state(self._state)
+        try:
+            yield
+        finally:
+            self._state = _rng_state()
+            _set_rng_state(saved)
+
+
+def _rng_state() -> tuple[Any, ...]:
+    import torch
+
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    return torch.random.get_rng_state(), cuda
+
+
+def _set_rng_state(state: tuple[Any, ...]) -> None:
+    import torch
+
+    cpu, cuda = state
+    torch.random.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _seeded_state(seed: int) -> tuple[Any, ...]:
+    """The random state ``torch.manual_seed(seed)`` gives, leaving the current one as it is."""
+    import torch
+
+    saved = _rng_state()
+    torch.manual_seed(seed)
+    state = _rng_state()
+    _set_rng_state(saved)
+    return state
 
 
 def _touch_pages(tensor: torch.Tensor) -> None:

@@ -3,12 +3,16 @@
 It is opened before the model loads, so clients get ``503`` with ``Retry-After`` instead of a
 refused connection while the daemon starts; every endpoint but ``/health`` and the static page
 answers so until :meth:`HttpSource.start`.  Synthesis never runs on the event loop: a speech
-request's audio is read from its Stream in worker threads.  With ``http.api_key`` set, every
-request but those two needs ``Authorization: Bearer <key>``; request bodies are bounded.
+request's audio comes onto it from its Stream (``Stream.audio``), and the app is told each
+connection's transport (:class:`Protocol`) so that what a client has actually received is known.
+On stop, speech responses under way end within :data:`STOP_SECONDS`, before uvicorn's grace.
+With ``http.api_key`` set, every request but those two needs ``Authorization: Bearer <key>``;
+request bodies are bounded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
@@ -24,11 +28,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from voice_daemon.core.events import Event, Notice
 from voice_daemon.core.port import SourcePort
 from voice_daemon.core.request import Limits
-from voice_daemon.errors import ConfigError
+from voice_daemon.errors import ConfigError, Stopping
 from voice_daemon.settings import HttpSettings
 from voice_daemon.sources.http import page, speech, voices
 from voice_daemon.sources.http.failures import (
@@ -47,6 +52,7 @@ OPEN_PATHS = frozenset({"/health", "/"})  # no key needed: the health check, and
 UPLOAD_PATH = "/v1/audio/voices"
 _EVENTS_KEPT = 50
 _START_TIMEOUT = 10
+STOP_SECONDS = 1.0  # the most a speech response under way gets to end when the daemon stops
 
 
 class HttpSource(ConnectionSource):
@@ -64,6 +70,7 @@ class HttpSource(ConnectionSource):
         self.app = _application(self)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.responses: set[speech.Sending] = set()  # speech responses under way (touched on the loop)
 
     @property
     def address(self) -> str:
@@ -75,8 +82,8 @@ class HttpSource(ConnectionSource):
         self.url = _url(self.settings.host, listener)
         # limit_concurrency: beyond 64 connections at once, uvicorn answers 503 itself.
         config = uvicorn.Config(
-            self.app, http="h11", loop="asyncio", lifespan="off", log_config=None, access_log=False,
-            server_header=False, timeout_graceful_shutdown=5, limit_concurrency=64,
+            self.app, loop="asyncio", lifespan="off", log_config=None, access_log=False,
+            server_header=False, timeout_graceful_shutdown=5, limit_concurrency=64, http=Protocol,
         )
         self._server = server = uvicorn.Server(config)
         sockets = {"sockets": [listener]}
@@ -106,10 +113,28 @@ class HttpSource(ConnectionSource):
         return self.seam
 
     def _close(self) -> None:
-        """Stop listening; responses under way get a few seconds, then are cut (their requests cancelled)."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(15)
+        """Stop listening; speech responses under way end now (their requests cancelled: ``stopping``).
+
+        A response whose client does not take its end within STOP_SECONDS is cut, so every one
+        has ended before uvicorn's own grace (which would log an error and a traceback).
+        """
+        if self._server is None or self._thread is None:
+            return
+        self._end_responses()
+        self._server.should_exit = True
+        self._thread.join(15)
+
+    def _end_responses(self) -> None:
+        if not (responses := list(self.responses)):
+            return
+        log.info("http: the daemon is stopping; %d speech response(s) under way end now", len(responses))
+        for sending in responses:
+            sending.stream.cancel(Stopping("the daemon is stopping"))
+        deadline = time.monotonic() + STOP_SECONDS
+        while self.responses and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for sending in list(self.responses):
+            sending.abort()
 
     def authorised(self, header: str | None) -> bool:
         if self.key is None:
@@ -194,6 +219,20 @@ def _application(source: HttpSource) -> Starlette:
     })  # fmt: skip
     app.state.source = source
     return app
+
+
+class Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1, telling the app each connection's transport (what a client has received)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        app = self.app
+
+        async def with_transport(scope: Scope, receive: Receive, send: Send) -> None:
+            scope[speech.TRANSPORT] = transport
+            await app(scope, receive, send)
+
+        self.app = with_transport
 
 
 def _listener(settings: HttpSettings) -> socket.socket:

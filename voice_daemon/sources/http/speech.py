@@ -5,6 +5,9 @@ queued announcements, never spooled), and is cancelled when the client goes away
 waits as well as while it streams.  The response starts once the first chunk is synthesised
 and encoded, so a request that fails before any audio still gets a proper error status; after
 that a failure cuts the connection short (an SSE stream ends with an ``error`` event instead).
+The audio comes onto the event loop with ``Stream.audio``, which is also told what the client
+has actually received: a client that takes nothing for ``http.timeout_seconds`` is let go (its
+request cancelled, its connection closed).
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -29,9 +32,10 @@ from voice_daemon.core.request import (
     make_request,
     problem_field,
 )
-from voice_daemon.errors import RequestError, VoiceDaemonError
+from voice_daemon.errors import Cancelled, RequestError, Stopping, VoiceDaemonError
 from voice_daemon.sources.http.encoding import FORMATS, Encoder
 from voice_daemon.sources.http.failures import ApiError, StreamBroken, api_error
+from voice_daemon.sources.received import Received
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ MODEL = "xtts-v2"
 OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer",
                            "verse", "marin", "cedar"})  # fmt: skip
 _DISCONNECT_POLL_SECONDS = 0.25
+TRANSPORT = "voice_daemon.transport"  # the scope's key for the connection's transport (server.Protocol)
 _SLICE_SAMPLES = 12_000  # encode at most 0.5 s at a time, so the first bytes leave soon
 
 
@@ -86,16 +91,20 @@ async def speech(request: Request) -> Response:
         stream = seam.stream(speech_request)
     except VoiceDaemonError as exc:
         raise _refused(seam, exc, speech_request) from None
-    pieces = _encoded(stream, Encoder(body.response_format, stream.sample_rate))
+    sending = Sending(stream, request.scope.get(TRANSPORT), source.settings.timeout_seconds)
+    pieces = _encoded(sending, Encoder(body.response_format, stream.sample_rate))
+    source.responses.add(sending)
     try:
         first = await _first(request, stream, pieces)
     except VoiceDaemonError as exc:  # the worker published its 'failed' event
+        source.responses.discard(sending)
         raise api_error(exc) from None
     headers = {"X-Request-Id": speech_request.id}
     if body.stream_format == "sse":
-        return StreamingResponse(_sse(first, pieces, stream), media_type="text/event-stream", headers=headers)
-    media_type = FORMATS[body.response_format].media_type
-    return StreamingResponse(_audio(first, pieces, stream), media_type=media_type, headers=headers)
+        events = _sse(first, pieces, sending, source.responses)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    audio = _audio(first, pieces, sending, source.responses)
+    return StreamingResponse(audio, media_type=FORMATS[body.response_format].media_type, headers=headers)
 
 
 def parse_body(raw: bytes) -> SpeechBody:
@@ -133,21 +142,51 @@ def _voice_name(voice: str | VoiceId | None, seam: SourcePort) -> str | None:
     return name
 
 
-def _encoded(stream: Stream, encoder: Encoder) -> Iterator[bytes]:
-    """The stream's audio in the encoder's format, one piece per chunk (blocking: run it in a thread)."""
+class Sending:
+    """A speech response under way: its stream, and its connection (what the client has received of it)."""
+
+    def __init__(self, stream: Stream, transport: asyncio.Transport | None, stall_seconds: float) -> None:
+        self.stream, self.stall_seconds = stream, stall_seconds
+        self.received = Received(transport) if transport is not None else None
+        self._transport, self._loop = transport, asyncio.get_running_loop()
+
+    def audio(self) -> AsyncIterator[np.ndarray]:
+        """The stream's audio (see ``Stream.audio``: a client that takes nothing for the timeout is let go)."""
+        received = self.received.samples if self.received is not None else None
+        return self.stream.audio(received, stall_seconds=self.stall_seconds, on_stall=self.abort)
+
+    def wrote(self, size: int, samples: int) -> None:
+        if self.received is not None:
+            self.received.wrote(size, samples)
+
+    def abort(self) -> None:
+        """Close the connection at once (from any thread)."""
+        if self._transport is not None:
+            self._loop.call_soon_threadsafe(self._transport.abort)
+
+    async def cut(self) -> None:
+        """Close the connection at once, the response unfinished (the client sees it incomplete)."""
+        if self._transport is not None:
+            self._transport.abort()
+            await asyncio.sleep(0)  # uvicorn learns that the connection is lost: nothing more to send
+
+
+async def _encoded(sending: Sending, encoder: Encoder) -> AsyncIterator[tuple[bytes, int]]:
+    """The audio in the encoder's format as it is made: (bytes, samples of audio whose encoding ends there)."""
     try:
-        for chunk in stream:
-            for start in range(0, len(chunk), _SLICE_SAMPLES):  # a long chunk (from the cache) in slices
-                if data := encoder.encode(chunk[start : start + _SLICE_SAMPLES]):
-                    yield data
-        yield encoder.finish()
+        async for chunk in sending.audio():
+            data = b"".join(  # a long chunk (from the cache) in slices, so no one encoding is long
+                encoder.encode(chunk[start : start + _SLICE_SAMPLES]) for start in range(0, len(chunk), _SLICE_SAMPLES)
+            )
+            yield data, len(chunk)
+        yield encoder.finish(), 0
     finally:
         encoder.close()
 
 
-async def _first(request: Request, stream: Stream, pieces: Iterator[bytes]) -> bytes:
+async def _first(request: Request, stream: Stream, pieces: AsyncIterator[tuple[bytes, int]]) -> tuple[bytes, int]:
     """The first encoded piece; cancels the stream if the client goes away while it waits."""
-    waiting = asyncio.ensure_future(run_in_threadpool(next, pieces, b""))
+    waiting = asyncio.ensure_future(anext(pieces, (b"", 0)))
     while not waiting.done():
         await asyncio.wait({waiting}, timeout=_DISCONNECT_POLL_SECONDS)
         if not waiting.done() and await request.is_disconnected():
@@ -155,34 +194,53 @@ async def _first(request: Request, stream: Stream, pieces: Iterator[bytes]) -> b
     return waiting.result()
 
 
-async def _audio(first: bytes, pieces: Iterator[bytes], stream: Stream) -> AsyncIterator[bytes]:
+async def _audio(
+    first: tuple[bytes, int], pieces: AsyncIterator[tuple[bytes, int]], sending: Sending, responses: set[Sending]
+) -> AsyncIterator[bytes]:
     try:
-        yield first
-        async for piece in iterate_in_threadpool(pieces):
-            yield piece
+        yield first[0]
+        sending.wrote(len(first[0]), first[1])
+        async for data, samples in pieces:
+            yield data
+            sending.wrote(len(data), samples)
+    except Cancelled:
+        pass  # the client went away or stopped reading (said so): no one to tell
     except VoiceDaemonError as exc:
-        raise StreamBroken(f"request {stream.request.id} failed while streaming: {exc}") from None
+        await sending.cut()
+        if not isinstance(exc, Stopping):  # the daemon said that it stops them
+            raise StreamBroken(f"request {sending.stream.request.id} failed while streaming: {exc}") from None
     finally:
-        stream.cancel()  # the client went away (a no-op once the stream has ended)
+        responses.discard(sending)
+        sending.stream.cancel()  # the client went away (a no-op once the stream has ended)
 
 
-async def _sse(first: bytes, pieces: Iterator[bytes], stream: Stream) -> AsyncIterator[str]:
+async def _sse(
+    first: tuple[bytes, int], pieces: AsyncIterator[tuple[bytes, int]], sending: Sending, responses: set[Sending]
+) -> AsyncIterator[str]:
     """OpenAI's speech events: ``speech.audio.delta`` (base64 audio) and ``speech.audio.done``."""
     try:
-        yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(first).decode()})
-        async for piece in iterate_in_threadpool(pieces):
-            if piece:
-                yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(piece).decode()})
+        data, samples = first
+        while True:
+            if data:
+                event = _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+                yield event
+                sending.wrote(len(event), samples)
+            if (piece := await anext(pieces, None)) is None:
+                break
+            data, samples = piece
         usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-        yield _event({"type": "speech.audio.done", "usage": usage,
-                      "audio_seconds": stream.facts.get("audio_seconds")})  # fmt: skip
+        seconds = sending.stream.facts.get("audio_seconds")
+        yield _event({"type": "speech.audio.done", "usage": usage, "audio_seconds": seconds})
+    except Cancelled:
+        pass
     except VoiceDaemonError as exc:
         error = api_error(exc)
         yield _event(
             {"type": "error", "error": {"message": error.message, "type": error.type, "code": error.code}}
         )
     finally:
-        stream.cancel()
+        responses.discard(sending)
+        sending.stream.cancel()
 
 
 def _event(data: dict[str, Any]) -> str:

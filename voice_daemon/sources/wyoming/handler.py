@@ -1,54 +1,55 @@
-"""One Wyoming connection: ``describe``, ``synthesize`` and the streaming events, each answered.
+"""The Wyoming protocol of one connection: ``describe``, ``synthesize`` and the streaming events.
 
-Events are read all the time, also while audio is sent (a reply plays in a task of its own), so
-a client that goes away is noticed at once and cancels its requests, in the lane or being
-spoken.  Inside a stream (``synthesize-start`` to ``synthesize-stopped``) a ``synthesize`` is
-ignored: Home Assistant sends the whole text that way too, other clients do not.  A refused
-request gets an ``error`` event and the connection is closed, so a client waiting for audio
-never hangs; the daemon goes on serving the others.
+The library's typed events are read from the connection (``connection``: bounds, timeouts, the
+lingering close) and each is answered.  Events are read all the time, also while audio is sent
+(a reply plays in a task of its own), so a client that goes away is noticed at once and cancels
+its requests, in the lane or being spoken.  Inside a stream (``synthesize-start`` to
+``synthesize-stopped``) a ``synthesize`` is ignored: Home Assistant sends the whole text that
+way too, other clients do not.  A ``voice`` is read by ``voices.chosen`` from the event's data:
+the library's ``SynthesizeVoice`` drops an explicit ``language`` when a ``name`` is given.
+
+Every refused request is answered alike: one ``failed`` event through the seam, then an
+``error`` event whose ``code`` is the error class's ``code``, and the connection closes (after a
+lingering read, so the client's library returns the event).  When the daemon stops, each reply
+in progress ends with an ``error`` event (``stopping``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
-from wyoming.error import Error
-from wyoming.event import Event
+from wyoming.event import Event, Eventable
 from wyoming.info import Describe
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
+from voice_daemon.core.port import SourcePort, usable
 from voice_daemon.core.request import Limits, SpeechRequest, complete_sentences, make_request
-from voice_daemon.core.seam import Seam
-from voice_daemon.errors import Busy, RequestError, UnknownVoice, VoiceDaemonError
+from voice_daemon.errors import Busy, RequestError, Starting, Stopping, VoiceDaemonError
 from voice_daemon.settings import WyomingSettings
+from voice_daemon.sources.lifecycle import Phase
 from voice_daemon.sources.wyoming import voices
-from voice_daemon.sources.wyoming.framing import BadEvent, BoundedReader, read_event
-from voice_daemon.sources.wyoming.reply import Reply
+from voice_daemon.sources.wyoming.connection import Connection, Idle
+from voice_daemon.sources.wyoming.framing import BadEvent
+from voice_daemon.sources.wyoming.reply import Refused, Reply
 
 log = logging.getLogger(__name__)
 
 SOURCE = "wyoming"
-_IDLE_CHECK_SECONDS = 1.0
-
-
-class Closing(Exception):
-    """Answered with an ``error`` event: the connection closes."""
-
-    def __init__(self, text: str, code: str) -> None:
-        super().__init__(text)
-        self.code = code
+STOP_SECONDS = 1.0  # the most a reply in progress gets to send its error event when the daemon stops
+_Typed = TypeVar("_Typed", bound=Eventable)
 
 
 class Host(Protocol):
     """What a handler needs of the server (``server.WyomingSource``)."""
 
     settings: WyomingSettings
-    seam: Seam | None  # None while the daemon starts or stops
-    state: str  # "starting", "ready" or "stopping"
+    seam: SourcePort | None  # None while the daemon starts or stops
+    state: Phase
     limits: Limits
 
     def admit(self, handler: SpeechHandler) -> bool: ...
@@ -62,7 +63,8 @@ class SpeechHandler(AsyncEventHandler):
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: Host) -> None:
         super().__init__(reader, writer)
         self.source = source
-        self.bounded = BoundedReader(reader, source.settings.max_event_bytes)
+        settings = source.settings
+        self.connection = Connection(reader, writer, settings.max_event_bytes, settings.timeout_seconds)
         self._playing: dict[asyncio.Task[None], Reply] = {}  # replies being sent, each after the one before
         self._stream: _TextStream | None = None  # between synthesize-start and synthesize-stop
 
@@ -70,155 +72,153 @@ class SpeechHandler(AsyncEventHandler):
         """Answer events until the client goes, an answer closes the connection, or the daemon stops."""
         if not self.source.admit(self):
             limit = self.source.settings.max_connections
-            await self._error(f"{limit} connections are open already; try again shortly", "busy")
-            self.writer.close()
+            await self._refuse(Busy(f"{limit} connections are open already; try again shortly"))
             return
         try:
-            while (event := await self._next_event()) is not None and await self._answer(event):
-                pass
+            while self.connection.open and (event := await self._next_event()) is not None:
+                if not await self._answer(event):
+                    break
         finally:
             self.source.release(self)
-            await self.disconnect()
+            self._cancel_all()
+            if self.connection.open:
+                self.connection.close()
 
     async def handle_event(self, event: Event) -> bool:
         """One event; False closes the connection."""
         if Describe.is_type(event.type):
-            await self.write_event(voices.info(self._seam().state().usable_voices()).event())
+            await self.connection.send(voices.info(usable(self._seam().voices())).event())
         elif SynthesizeStart.is_type(event.type):
-            self._start_stream(event.data)
+            self._start_stream(voices.chosen(event.data.get("voice")))
         elif SynthesizeChunk.is_type(event.type):
-            self._stream_chunk(event.data)
+            self._stream_chunk(_text(_typed(SynthesizeChunk, event).text))
         elif SynthesizeStop.is_type(event.type):
             self._stop_stream()
         elif Synthesize.is_type(event.type):
-            self._synthesize(event.data)
+            fields = voices.chosen(event.data.get("voice"))  # first: the library's parser trips on a bad one
+            self._synthesize(_text(_typed(Synthesize, event).text), fields)
         elif Ping.is_type(event.type):
-            await self._send(Pong(text=event.data.get("text")).event())
+            await self.connection.send(Pong(text=event.data.get("text")).event())
         else:
             log.debug("wyoming: ignored a %r event", event.type)
         return True
 
-    async def disconnect(self) -> None:
-        """The connection is over: every request of it is cancelled, waiting or being spoken."""
-        for task, reply in list(self._playing.items()):
-            reply.cancel()
-            task.cancel()
-        self.writer.close()
+    async def stop(self) -> None:
+        """The daemon is stopping: each reply in progress ends with an ``error`` event (``stopping``)."""
+        stopping = Stopping("the daemon is stopping")
+        if self._playing:
+            log.info(
+                "wyoming: the daemon is stopping; %d reply(s) in progress end with an error event",
+                len(self._playing),
+            )
+        for reply in self._playing.values():
+            reply.cancel(stopping)
+        pending = (await asyncio.wait(list(self._playing), timeout=STOP_SECONDS))[1] if self._playing else ()
+        if pending:
+            self.connection.abort()  # a client that does not take its error event
+        else:
+            self.connection.close()
+        self.reader.feed_eof()
 
     # -- reading and answering ------------------------------------------------------------------
 
     async def _next_event(self) -> Event | None:
         """The next event; None once the client has gone, idled too long, or sent a bad one (answered)."""
-        reading = asyncio.ensure_future(read_event(self.bounded))
-        loop, timeout = asyncio.get_running_loop(), self.source.settings.timeout_seconds
-        deadline = loop.time() + timeout
         try:
-            while not (await asyncio.wait({reading}, timeout=min(_IDLE_CHECK_SECONDS, timeout)))[0]:
-                if any(reply.busy for reply in self._playing.values()):  # waiting for audio is not idle
-                    deadline = loop.time() + timeout
-                elif loop.time() >= deadline:
-                    raise Closing(f"no event for {timeout:g} s", "timeout")
-            return reading.result()
+            return await self.connection.next_event(lambda: any(r.busy for r in self._playing.values()))
         except BadEvent as exc:
-            await self._error(str(exc), "bad_event")
-        except Closing as exc:
-            await self._error(str(exc), exc.code)
-        except ConnectionError:
-            pass
-        finally:
-            reading.cancel()
+            await self.connection.refuse(str(exc), "bad_event")
+        except Idle as exc:
+            await self.connection.refuse(str(exc), "timeout")
         return None
 
     async def _answer(self, event: Event) -> bool:
         try:
             return await self.handle_event(event)
-        except Closing as exc:
-            await self._error(str(exc), exc.code)
+        except Refused as refused:
+            await self._refuse(refused.error, refused.request)
         except VoiceDaemonError as exc:
-            await self._error(str(exc), _code(exc))
+            await self._refuse(exc)
         except (ConnectionError, TimeoutError):
-            pass
+            self.connection.abort()
         except Exception:  # a bug must close one connection, not the server
             log.exception("wyoming: answering a %r event failed", event.type)
-            await self._error("internal error (see the daemon's log)", "internal_error")
+            await self.connection.refuse("internal error (see the daemon's log)", "internal_error")
         return False
 
-    async def _send(self, event: Event) -> None:
-        """Write ``event``; TimeoutError when the client has not read for ``timeout_seconds``."""
-        await asyncio.wait_for(self.write_event(event), self.source.settings.timeout_seconds)
+    async def _refuse(self, error: VoiceDaemonError, request: SpeechRequest | None = None) -> None:
+        """One ``failed`` event for a request the worker never saw, then the ``error`` event."""
+        self._cancel_all()
+        if request is not None and (seam := self.source.seam) is not None:
+            seam.refuse(error, request=request)
+        else:
+            self._refuse_quietly(error)
+        await self.connection.refuse(str(error), error.code)
 
-    async def _error(self, text: str, code: str) -> None:
-        log.info("wyoming: %s (%s); closing the connection", text, code)
-        try:
-            await self._send(Error(text=text, code=code).event())
-        except (ConnectionError, TimeoutError):
-            pass
+    def _refuse_quietly(self, error: VoiceDaemonError) -> None:
+        """The ``failed`` event of a payload that never became a request (none while starting or stopping)."""
+        if (seam := self.source.seam) is not None and not isinstance(error, Starting | Stopping):
+            seam.refuse(error, source=SOURCE, request_id=getattr(error, "request_id", None))
 
-    def _seam(self) -> Seam:
-        """The seam; Closing while the daemon starts or stops."""
-        if (seam := self.source.seam) is None:
-            why = "starting (loading the model)" if self.source.state == "starting" else self.source.state
-            raise Closing(f"the daemon is {why}; try again shortly", self.source.state)
-        return seam
+    def _seam(self) -> SourcePort:
+        """The seam; Starting or Stopping while the daemon starts or stops."""
+        if (seam := self.source.seam) is not None:
+            return seam
+        if self.source.state == "starting":
+            raise Starting("the daemon is starting (loading the model); try again shortly")
+        raise Stopping("the daemon is stopping; try again shortly")
+
+    def _cancel_all(self) -> None:
+        for task, reply in list(self._playing.items()):
+            reply.cancel()
+            task.cancel()
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _synthesize(self, data: dict[str, Any]) -> None:
+    def _synthesize(self, text: str, fields: dict[str, str]) -> None:
         if self._stream is not None:
             log.debug("wyoming: a synthesize inside a stream, ignored (its text came as chunks)")
             return
-        text = data.get("text")
-        if not isinstance(text, str):
-            raise RequestError("text must be a string")
-        request = self._request(text, voices.chosen(data.get("voice")))
+        request = self._request(text, fields)
         reply = self._begin()
         self._add(reply, request)
         reply.end()
 
-    def _start_stream(self, data: dict[str, Any]) -> None:
+    def _start_stream(self, fields: dict[str, str]) -> None:
         if self._stream is not None:
-            raise Closing("synthesize-start inside a stream", "bad_order")
-        fields = voices.chosen(data.get("voice"))
+            raise RequestError("synthesize-start inside a stream")
         self._request("-", fields)  # the voice and language, checked now
         self._stream = _TextStream(fields, self.source.limits.max_text_length, self._begin())
 
-    def _stream_chunk(self, data: dict[str, Any]) -> None:
+    def _stream_chunk(self, text: str) -> None:
         if self._stream is None:
-            raise Closing("synthesize-chunk outside a stream (send synthesize-start first)", "bad_order")
-        text = data.get("text")
-        if not isinstance(text, str):
-            raise RequestError("text must be a string")
+            raise RequestError("synthesize-chunk outside a stream (send synthesize-start first)")
         for sentence in self._stream.add(text):
             self._add(self._stream.reply, self._request(sentence, self._stream.fields))
 
     def _stop_stream(self) -> None:
         if (stream := self._stream) is None:
-            raise Closing("synthesize-stop outside a stream", "bad_order")
+            raise RequestError("synthesize-stop outside a stream")
         if rest := stream.finish():
             self._add(stream.reply, self._request(rest, stream.fields))
         if not stream.spoken:
-            raise RequestError("text is empty: the stream held no text")
+            raise RequestError("text is empty: the stream held no text", field="text")
         self._stream = None
         stream.reply.end(then=SynthesizeStopped().event())
 
     def _request(self, text: str, fields: dict[str, str]) -> SpeechRequest:
-        """A validated request, defaults filled in; RequestError or UnknownVoice (refused) otherwise."""
+        """A validated request, defaults filled in; RequestError, or Refused (UnknownVoice) with the request."""
         seam = self._seam()
-        try:
-            request = make_request({"text": text, **fields}, self.source.limits, source=SOURCE)
-        except RequestError as exc:
-            seam.refuse(exc, source=SOURCE)
-            raise
+        request = make_request({"text": text, **fields}, self.source.limits, source=SOURCE)
         try:
             return seam.resolve(request)
-        except UnknownVoice as exc:
-            seam.refuse(exc, request=request)
-            raise
+        except VoiceDaemonError as exc:
+            raise Refused(exc, request) from None
 
     def _begin(self) -> Reply:
         """A new reply, played in a task of its own after the one before."""
         before = list(self._playing)
-        reply = Reply(self._seam(), self._send)
+        reply = Reply(self._seam(), self.connection, self.source.settings.keepalive_seconds)
         task = asyncio.ensure_future(self._play(reply, before))
         self._playing[task] = reply
         task.add_done_callback(lambda done: self._playing.pop(done, None))
@@ -229,21 +229,19 @@ class SpeechHandler(AsyncEventHandler):
             await asyncio.wait(before)
         try:
             await reply.play()
-        except VoiceDaemonError as exc:
-            await self._error(str(exc), _code(exc))
-            self.writer.close()
+        except Refused as refused:
+            await self._refuse(refused.error, refused.request)
+        except VoiceDaemonError as exc:  # the request failed or was cancelled: its failed event is out
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await self.connection.refuse(str(exc), exc.code, linger=not isinstance(exc, Stopping))
         except (ConnectionError, TimeoutError):
-            log.info("wyoming: the client stopped reading or went away; its request is cancelled")
-            self.writer.transport.abort()
+            log.info("wyoming: the client went away; its requests are cancelled")
+            self.connection.abort()
 
     def _add(self, reply: Reply, request: SpeechRequest) -> None:
         if self._stream is not None:
             self._stream.spoken = True
-        try:
-            reply.add(request)
-        except VoiceDaemonError as exc:
-            self._seam().refuse(exc, request=request)
-            raise
+        reply.add(request)
 
 
 class _TextStream:
@@ -257,7 +255,8 @@ class _TextStream:
         self.received += len(text)
         if self.received > self.max_length:
             raise RequestError(
-                f"the streamed text is {self.received} characters long, the maximum is {self.max_length}"
+                f"the streamed text is {self.received} characters long, the maximum is {self.max_length}",
+                field="text",
             )
         sentences, self.rest = complete_sentences(self.rest + text)
         return sentences
@@ -267,11 +266,15 @@ class _TextStream:
         return rest
 
 
-def _code(exc: VoiceDaemonError) -> str:
-    if isinstance(exc, UnknownVoice):
-        return "unknown_voice"
-    if isinstance(exc, Busy):
-        return "busy"
-    if isinstance(exc, RequestError):
-        return "bad_request"
-    return "synthesis_failed"
+def _typed(kind: type[_Typed], event: Event) -> _Typed:
+    """The library's typed event; RequestError when its data does not fit."""
+    try:
+        return cast(_Typed, kind.from_event(event))
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise RequestError(f"a {event.type} event whose data does not fit it") from None
+
+
+def _text(text: Any) -> str:
+    if not isinstance(text, str):
+        raise RequestError("text must be a string", field="text")
+    return text

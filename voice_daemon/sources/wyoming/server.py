@@ -20,10 +20,11 @@ from urllib.parse import urlparse
 
 from wyoming.server import AsyncTcpServer
 
+from voice_daemon.core.port import SourcePort
 from voice_daemon.core.request import Limits
-from voice_daemon.core.seam import Seam
 from voice_daemon.errors import ConfigError
 from voice_daemon.settings import WyomingSettings
+from voice_daemon.sources.lifecycle import ConnectionSource
 from voice_daemon.sources.wyoming.handler import SpeechHandler
 from voice_daemon.sources.wyoming.voices import PROGRAM
 
@@ -35,43 +36,41 @@ _START_TIMEOUT = 10
 _STOP_TIMEOUT = 10
 
 
-class WyomingSource:
+class WyomingSource(ConnectionSource):
     """The Wyoming server; :meth:`open` it early, :meth:`attach` the seam, then :meth:`start` it."""
 
+    name = "Wyoming server"
+
     def __init__(self, settings: WyomingSettings) -> None:
+        super().__init__()
         self.settings = settings
-        self.seam: Seam | None = None  # None until the daemon is ready
-        self.state = "starting"  # then "ready", then "stopping"
         self.limits = Limits()
         self.uri = ""
-        self._attached: Seam | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="wyoming", daemon=True)
         self._server: AsyncTcpServer | None = None
         self._handlers: set[SpeechHandler] = set()  # the connections open, touched on the loop only
         self._zeroconf: Any = None  # zeroconf.asyncio.AsyncZeroconf, once announced
 
-    def open(self) -> None:
-        """Listen now (ConfigError when the address cannot be had); answers "starting" until started."""
+    @property
+    def address(self) -> str:
+        return self.uri
+
+    def _listen(self) -> None:
         self._thread.start()
         try:
-            self._call(self._listen(), _START_TIMEOUT)
+            self._call(self._open(), _START_TIMEOUT)
         except OSError as exc:
             self._close_loop()
             raise ConfigError(
                 f"wyoming: cannot listen on {self.settings.uri}: {exc.strerror or exc}"
             ) from None
-        log.info("Wyoming server on %s; starting", self.uri)
 
-    def attach(self, seam: Seam) -> WyomingSource:
-        """The seam requests will go to (once started)."""
-        self._attached, self.limits = seam, seam.limits
-        return self
+    def _attaching(self, seam: SourcePort) -> None:
+        self.limits = seam.limits
 
-    def start(self) -> None:
-        """Take requests (and announce the server over zeroconf when asked to)."""
-        assert self._attached is not None, "attach the seam first"
-        self.seam, self.state = self._attached, "ready"
+    def _starting(self, seam: SourcePort) -> None:
+        """Announce the server over zeroconf when asked to."""
         if self.settings.zeroconf:
             try:
                 self._call(self._announce(), _START_TIMEOUT)
@@ -79,11 +78,9 @@ class WyomingSource:
                 log.warning(
                     "wyoming: could not announce the server over zeroconf: %s", exc or type(exc).__name__
                 )
-        log.info("Wyoming server ready on %s", self.uri)
 
-    def stop(self) -> None:
-        """Stop listening and close every connection (their requests are cancelled)."""
-        self.seam, self.state = None, "stopping"
+    def _close(self) -> None:
+        """Stop listening and close every connection (each reply in progress ends with an error event)."""
         if self._server is not None and self._loop.is_running():
             try:
                 self._call(self._close_all(), _STOP_TIMEOUT + 1)
@@ -93,7 +90,7 @@ class WyomingSource:
 
     # -- on the loop ----------------------------------------------------------------------------
 
-    async def _listen(self) -> None:
+    async def _open(self) -> None:
         address = urlparse(self.settings.uri)
         self._server = AsyncTcpServer(address.hostname or "", address.port or 0)
         await self._server.start(lambda reader, writer: SpeechHandler(reader, writer, self))

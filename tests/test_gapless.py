@@ -1,0 +1,154 @@
+"""Gapless playback: an announcement starts only when, at the rate its audio is made, the rest will be
+ready in time; it pauses between sentences, never inside one.
+
+The rule is tried on a synthetic producer against a simulated clock (in-process, milliseconds);
+one real playback into the PulseAudio null sink shows a slow producer heard without a gap inside
+a sentence, where playing each chunk as it comes stutters.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.pulse import PulseServer
+from voice_daemon.bench.gaps import describe
+from voice_daemon.sinks.player import Announcement, Pacing, Plan, Player
+
+RATE = 24_000
+PER_CHAR = 1 / 14  # seconds of speech per character the rule assumes before it has learnt any
+TICK = 0.01
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def simulate(pacing: Pacing, pieces: list[float], rate: float, stall_between: float = 0.0,
+             chars: list[int] | None = None, chunk: float = 0.25) -> dict:  # fmt: skip
+    """Make ``pieces`` (seconds of audio each) at ``rate`` (audio seconds per second, with a stall
+    between pieces) and play them by the rule; when sound started and where playback waited."""
+    clock = Clock()
+    chars = chars or [round(seconds / PER_CHAR) for seconds in pieces]
+    announcement = Announcement(Plan(tuple(chars)), clock)
+    ready, made_at = [], 0.0  # (time it is made, piece, seconds, last of its piece)
+    for index, seconds in enumerate(pieces):
+        made_at += stall_between if index else 0.0
+        count = math.ceil(seconds / chunk - 1e-9)
+        for part in range(count):
+            length = min(chunk, seconds - part * chunk)
+            made_at += length / rate
+            ready.append((made_at, index, length, part == count - 1))
+    bounds = np.cumsum(pieces)
+    position, started, waits, inside = 0.0, None, [], []
+    while position < bounds[-1] - 1e-9:
+        while ready and ready[0][0] <= clock.now + 1e-9:
+            _, index, length, last = ready.pop(0)
+            announcement.feed(np.zeros(round(length * RATE), np.float32))
+            if last:
+                announcement.end_piece() if index < len(pieces) - 1 else announcement.finish()
+        if started is None:
+            if announcement.made > 0 and pacing.may_play(announcement):
+                started = clock.now
+        else:
+            at_bound = any(abs(position - bound) < 1e-9 for bound in bounds)
+            if position >= announcement.made - 1e-9:
+                (waits if at_bound else inside).append(clock.now)
+            elif at_bound and position > 0 and not pacing.may_play(announcement):
+                waits.append(clock.now)
+            else:
+                step = min(
+                    TICK,
+                    announcement.made - position,
+                    min(b for b in bounds if b > position + 1e-9) - position,
+                )
+                position += step
+                announcement.played = position
+        clock.now += TICK
+    pacing.learn(announcement)
+    return {
+        "start": started,
+        "made": made_at,
+        "waits": waits,
+        "inside": inside,
+        "first": pieces[0] and chunk / rate,
+    }
+
+
+def test_faster_than_real_time_starts_at_once() -> None:
+    result = simulate(Pacing(), [2.0, 2.0, 2.0], rate=3.0)
+    assert result["start"] <= 0.25 / 3.0 + TICK and not result["waits"] and not result["inside"]
+
+
+def test_a_slow_producer_starts_late_enough_and_never_stops_inside_a_sentence() -> None:
+    pieces = [2.0, 3.0, 2.5]
+    result = simulate(Pacing(), pieces, rate=0.5)
+    assert not result["inside"] and not result["waits"]
+    earliest = result["made"] - sum(pieces)  # a gapless start can be no earlier than this
+    assert earliest <= result["start"] <= earliest + 0.4 + 0.25 / 0.5 + 2 * TICK
+    # the text promises far less audio than comes: it starts too early, and then waits between sentences
+    eager = simulate(Pacing(), pieces, rate=0.5, chars=[10, 10, 10])
+    assert eager["start"] < earliest and eager["waits"]
+
+
+def test_work_between_sentences_makes_it_pause_between_sentences_only() -> None:
+    result = simulate(Pacing(), [2.0, 2.0, 2.0, 2.0], rate=0.8, stall_between=1.5)
+    assert result["waits"] and not result["inside"]
+
+
+def test_recent_announcements_predict_the_rate_and_the_length() -> None:
+    pacing = Pacing()
+    assert pacing.planned_delay(Plan((140,))) == 0.0  # nothing learnt yet
+    simulate(pacing, [3.0, 3.0], rate=0.5, chars=[30, 30])  # 0.1 s per character in this voice
+    assert pacing.rate == pytest.approx(0.5, rel=0.1)
+    assert pacing.seconds_per_char(Plan((60,))) == pytest.approx(0.1, rel=0.05)
+    assert pacing.planned_delay(Plan((60,))) == pytest.approx(6.0 * (1 / 0.5 - 1) + 0.4, rel=0.15)
+    assert pacing.seconds_per_char(Plan((60,), voice="other")) == pytest.approx(PER_CHAR)
+
+
+def _slow_producer(announcement: Announcement, pieces: list[np.ndarray], rate: float) -> None:
+    for index, piece in enumerate(pieces):
+        for start in range(0, len(piece), RATE // 4):
+            chunk = piece[start : start + RATE // 4]
+            time.sleep(len(chunk) / RATE / rate)
+            announcement.feed(chunk)
+        if index < len(pieces) - 1:
+            announcement.end_piece()
+    announcement.finish()
+
+
+def _noise(seconds: float, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.3, 0.3, int(seconds * RATE)).astype(np.float32)
+
+
+@pytest.mark.parametrize("gapless", [True, False])
+def test_a_slow_producer_is_heard_without_a_gap_inside_a_sentence(
+    pulse: PulseServer, tmp_path: Path, gapless: bool
+) -> None:
+    pieces = [_noise(1.5, 1), _noise(1.5, 2)]
+    chars = tuple(round(len(piece) / RATE / PER_CHAR) for piece in pieces)
+    player = Player("pulse", gapless=gapless)
+    recorder = pulse.record(tmp_path / "rec.raw")
+    announcement = player.announce(Plan(chars))
+    producer = threading.Thread(target=_slow_producer, args=(announcement, pieces, 0.6))
+    producer.start()
+    result = announcement.wait(30)
+    producer.join(30)
+    player.close()
+    gaps = describe(recorder.stop(), 1.5)
+    assert result.error is None and result.seconds == pytest.approx(3.0, abs=0.01)
+    if gapless:
+        assert gaps["within_sentences_s"] == 0.0, gaps
+        assert result.start_delay is not None and result.start_delay > 1.0
+    else:  # each chunk as it comes: the listener hears the producer's stalls inside the sentences
+        assert gaps["within_sentences_s"] > 0.5, gaps
+        assert result.start_delay == pytest.approx(0.0, abs=0.1)
