@@ -20,7 +20,8 @@ from voice_daemon.errors import RequestError
 
 PROGRAM = "voice-daemon"
 _XTTS = Attribution(name="Coqui XTTS v2", url="https://huggingface.co/coqui/XTTS-v2")
-_ENTRY = re.compile(r"^(?P<voice>[A-Za-z0-9_-]+) \((?P<language>[A-Za-z-]+)\)$")
+# "anna (de)"; the voice part is checked by the one name rule when the request is validated
+_ENTRY = re.compile(r"^(?P<voice>.+) \((?P<language>[A-Za-z-]+)\)$")
 
 
 def entry_name(voice: str, language: str) -> str:
