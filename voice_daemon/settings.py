@@ -38,7 +38,13 @@ class ModelSettings(Section):
     threads: int = Field(0, ge=0)
     accept_license: bool = False
     warmup: bool = True
+    preset: Literal["exact", "fast"] = "exact"
     quantize_int8: bool = False
+
+    @property
+    def int8(self) -> bool:
+        """Whether the GPT decoder runs in int8: the fast preset, or the older key that asks for it alone."""
+        return self.preset == "fast" or self.quantize_int8
 
 
 class PathSettings(Section):

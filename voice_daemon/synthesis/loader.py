@@ -14,10 +14,10 @@ log = logging.getLogger(__name__)
 
 def load_engine(model: ModelSettings, cache_dir: Path) -> Engine:
     """Make sure the model is there (downloading only with the license accepted), keep Hugging Face
-    offline, load it as ``model`` says (device, threads, int8) and warm it up unless told not to."""
+    offline, load it as ``model`` says (device, threads, preset) and warm it up unless told not to."""
     ensure_model(model.path, cache_dir, model.accept_license)
     go_offline()
-    engine = Engine.load(model.path, model.device, model.threads, model.quantize_int8)
+    engine = Engine.load(model.path, model.device, model.threads, model.int8)
     if model.warmup:
         log.info("warm-up took %.2f s", engine.warm_up())
     return engine
