@@ -60,9 +60,13 @@ def pin_threads(model: Any, threads: Threads) -> None:
 
 
 def stream_piece(
-    model: Any, text: str, language: str, latents: Latents, params: SamplingParams,
+    model: Any,
+    text: str,
+    language: str,
+    latents: Latents,
+    params: SamplingParams,
     threads: Threads | None = None,
-) -> Iterator[torch.Tensor]:  # fmt: skip
+) -> Iterator[torch.Tensor]:
     """Yield the audio of ``text`` (one sentence-sized piece) chunk by chunk, at 24 kHz.
 
     ``threads`` (default: what :func:`pin_threads` recorded, else :meth:`Threads.for_cores` of
@@ -133,9 +137,7 @@ def _in_turn(decoder: IncrementalDecoder, batches: Batches) -> Iterator[torch.Te
 _END = object()
 
 
-def _pipelined(
-    decoder: IncrementalDecoder, batches: Batches, threads: Threads
-) -> Iterator[torch.Tensor]:
+def _pipelined(decoder: IncrementalDecoder, batches: Batches, threads: Threads) -> Iterator[torch.Tensor]:
     """GPT generation and decoding on two threads of their own; the caller only receives audio.
 
     Latents wait in a queue of ``HANDOFF_CHUNKS``; audio is not bounded (a piece's audio is small),
@@ -188,7 +190,7 @@ def _start(
         try:
             with torch.inference_mode():
                 body()
-        except BaseException as error:  # handed to the consumer, which raises it
+        except Exception as error:  # handed to the consumer, which raises it
             log.debug("%s thread failed: %r", name, error)
             stop.set()
             errors.put(error)
