@@ -2,7 +2,7 @@
 
 One process, one text piece, every variant once per repeat in turn (so all see the same machine
 load): stock ``Xtts.inference`` (torch's default threads, and one thread); our streaming with GPT generation and decoding in turn on one
-thread (the path before the pipeline); the same pipelined (fp32, the default); and the fast
+thread (the path before the pipeline; torch's default threads, and one thread); the same pipelined (fp32, the default); and the fast
 preset (int8 GPT, pipelined).  Each run records seconds per audio second, the first chunk, and
 the growth of resident memory while it ran (sampled every 10 ms).  Random weights never stop, so
 every run generates ``tokens`` audio tokens.  The fast preset's teacher-forced logits are compared
@@ -42,6 +42,9 @@ def pipeline_speed(model: Path, voice: Path, home: Path, repeats: int, tokens: i
         "stock": lambda: stock_inference(exact, SENTENCE, latents),
         "stock_1_thread": lambda: with_threads(1, lambda: stock_inference(exact, SENTENCE, latents)),
         "in_turn": lambda: _with_threads(exact, Threads(0, 0), lambda: our_stream(exact, SENTENCE, latents)),
+        "in_turn_1_thread": lambda: with_threads(
+            1, lambda: _with_threads(exact, Threads(0, 0), lambda: our_stream(exact, SENTENCE, latents))
+        ),
         "pipelined": lambda: our_stream(exact, SENTENCE, latents),
         "fast": lambda: our_stream(fast, SENTENCE, latents),
     }
