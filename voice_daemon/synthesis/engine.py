@@ -80,7 +80,7 @@ class Engine:
                 torch.set_num_threads(threads)
             target = _pick_device(device)
             if quantize_int8 and target != "cpu":
-                log.warning("model.quantize_int8 applies to CPU inference only; ignored on %s", target)
+                log.warning("the int8 GPT (model.preset 'fast') is for CPU inference only; ignored on %s", target)
             quantize = quantize_int8 and target == "cpu"
             model = _build_model(model_dir, quantize).to(target)
             pin_threads(model, Threads.for_cores(torch.get_num_threads()))
