@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from voice_daemon.bench import report
+from voice_daemon.bench import pipereport, report
 
 
 def _results(ours_start: float, first_audio: float, cached: float, last_rss: float) -> dict:
@@ -123,3 +123,36 @@ def test_the_streaming_targets_are_told_apart() -> None:
     text = report.render(_streaming_results(7.0, 11.0, 3.5))
     assert "| tiny | 1 | 8 / 20 | 1.0 | 13 | 125.0 | 1.000000000 | yes |" in text
     assert "300 ms / 1.50 s" in text
+
+
+def _pipeline_runs(*seconds: float, first: float | None = None) -> list[dict[str, float]]:
+    extra = {"first_chunk_s": first} if first else {}
+    common = {"audio_s": 2.0, "rss_mib": 1000.0, "rss_growth_mib": 50.0, "load": 5.0}
+    return [{"seconds": value, **common, **extra} for value in seconds]
+
+
+def test_the_pipeline_rows_compare_each_side_at_its_faster_thread_setting() -> None:
+    runs = {
+        "stock": _pipeline_runs(40.0),
+        "stock_1_thread": _pipeline_runs(10.0),  # the faster: 5 s per audio s
+        "in_turn": _pipeline_runs(30.0, first=3.0),
+        "in_turn_1_thread": _pipeline_runs(10.0, first=1.0),
+        "pipelined": _pipeline_runs(5.0, first=0.9),
+        "fast": _pipeline_runs(4.0, first=0.8),
+    }
+    figures = {
+        "tokens": 48,
+        "threads": {"gpt": 1, "decoder": 1, "torch": 2},
+        "logits": {"top1_agreement": 0.975, "cosine": 0.9997},
+        "runs": runs,
+    }
+    results = {"pipeline": {"full": figures}}
+    rows = {row[1]: row for row in pipereport.rows(results)}
+    pipelined = rows["synthesis per audio second, fp32, pipelined (default), full (s)"]
+    assert pipelined[4:] == ("0.50x", "≤ 0.6x", "**yes**")
+    fast = rows["synthesis per audio second, fast preset (int8 GPT), pipelined, full (s)"]
+    assert fast[4:] == ("0.40x", "≤ 0.35x", "no")
+    assert rows["first chunk, pipelined against in turn, full (s)"][4] == "0.90x"  # against in turn's 1.0 s
+    logits = rows["fast preset's teacher-forced logits vs fp32, full: top-1 agreement / cosine"]
+    assert logits[2] == "97.5% / 0.9997"
+    assert "| fast | 2.00 | 0.80 | 50 | 5.0 |" in pipereport.tables(results)

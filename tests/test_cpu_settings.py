@@ -14,6 +14,7 @@ from tests.support.daemonproc import StartDaemon, daemon_command, drop, outcome,
 from voice_daemon.audio import decode
 from voice_daemon.bench.synthesis import logits_agreement
 from voice_daemon.synthesis.engine import Engine
+from voice_daemon.synthesis.streaming import Threads
 
 
 def test_int8_quantises_the_gpt_decoder_and_still_speaks(
@@ -46,8 +47,11 @@ def test_int8_quantises_the_gpt_decoder_and_still_speaks(
 def test_the_thread_count_is_applied(tiny_model: Path) -> None:
     saved = torch.get_num_threads()
     try:
-        Engine.load(tiny_model, "cpu", threads=1)
+        one = Engine.load(tiny_model, "cpu", threads=1)
         assert torch.get_num_threads() == 1
+        assert one._model.voice_daemon_threads == Threads(0, 0)  # one core: GPT and decoder in turn
+        two = Engine.load(tiny_model, "cpu", threads=2)
+        assert two._model.voice_daemon_threads == Threads(1, 1)  # two: pipelined, one thread each
     finally:
         torch.set_num_threads(saved)
 
@@ -78,3 +82,13 @@ def test_the_api_and_one_shot_commands_load_the_engine_as_the_daemon_does(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "int8 GPT" in result.stderr and "warm-up took" in result.stderr
+
+
+def test_the_fast_preset_loads_the_int8_decoder_and_exact_does_not(home: Path, tiny_model: Path) -> None:
+    from tests.conftest import write_config
+    from voice_daemon.api import VoiceCloning
+    from voice_daemon.settings import load_settings
+
+    config = write_config(home, tiny_model)
+    assert VoiceCloning(load_settings(config, model={"preset": "fast"})).engine.quantized
+    assert not VoiceCloning(load_settings(config, model={"preset": "exact"})).engine.quantized

@@ -7,6 +7,7 @@ its receptive field is the released model's.
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from voice_daemon.synthesis.decoding import (
     whole_decode,
 )
 from voice_daemon.synthesis.engine import Engine
-from voice_daemon.synthesis.streaming import piece_latents, stream_piece
+from voice_daemon.synthesis.streaming import Threads, piece_latents, stream_piece
 from voice_daemon.synthesis.types import Latents, SamplingParams
 
 # The joins differ from one whole decode only by float rounding in convolutions of other lengths:
@@ -143,3 +144,54 @@ def test_no_decoder_call_grows_with_the_sentence(engine: Engine, voice: Latents,
     assert len(seen) >= frames // 8
     total = decoder_frames(engine._model, latents, 1.0).shape[1]
     assert sum(seen) <= total + len(seen) * (2 * CONTEXT_FRAMES + 2)
+
+
+def _chunks(engine: Engine, voice: Latents, threads: Threads, params: SamplingParams) -> list[torch.Tensor]:
+    torch.manual_seed(5)
+    return list(stream_piece(engine._model, "Please empty it.", "en", voice, params, threads=threads))
+
+
+def test_the_pipeline_yields_the_same_chunks_bit_for_bit(engine: Engine, voice: Latents) -> None:
+    """GPT and decoder on threads of their own: the same chunks, the same samples, as in turn with the
+    same thread setting (float results depend on torch's thread count, in turn as much as pipelined)."""
+    params = SamplingParams(first_chunk_size=3, stream_chunk_size=7)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        in_turn = _chunks(engine, voice, Threads(0, 0), params)
+        state = torch.random.get_rng_state()
+    finally:
+        torch.set_num_threads(saved)
+    pipelined = _chunks(engine, voice, Threads(1, 1), params)
+    assert len(in_turn) >= 3
+    assert [len(chunk) for chunk in pipelined] == [len(chunk) for chunk in in_turn]
+    assert all(torch.equal(a, b) for a, b in zip(pipelined, in_turn, strict=True))
+    assert torch.equal(torch.random.get_rng_state(), state)  # the same random numbers drawn
+
+
+def test_leaving_the_stream_early_stops_both_threads(engine: Engine, voice: Latents) -> None:
+    before = {thread.name for thread in threading.enumerate()}
+    torch.manual_seed(5)
+    params = SamplingParams(first_chunk_size=2)
+    chunks = stream_piece(engine._model, "Please empty it.", "en", voice, params, threads=Threads(1, 1))
+    next(chunks)
+    chunks.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("synthesis-") and t.name not in before]
+
+
+def test_a_failure_on_the_gpt_thread_reaches_the_consumer(
+    engine: Engine, voice: Latents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("generation broke")
+
+    monkeypatch.setattr(engine._model.gpt, "get_generator", broken)
+    with pytest.raises(RuntimeError, match="generation broke"):
+        list(stream_piece(engine._model, "Please empty it.", "en", voice, SamplingParams(), Threads(1, 1)))
+    assert not [t for t in threading.enumerate() if t.name.startswith("synthesis-")]
+
+
+def test_threads_split_the_cores() -> None:
+    assert Threads.for_cores(1) == Threads(0, 0)  # nothing to overlap: in turn
+    assert Threads.for_cores(2) == Threads(1, 1)
+    assert Threads.for_cores(4) == Threads(2, 2)

@@ -38,11 +38,17 @@ class ModelSettings(Section):
     threads: int = Field(0, ge=0)
     accept_license: bool = False
     warmup: bool = True
+    preset: Literal["exact", "fast"] = "exact"
     quantize_int8: bool = False
+
+    @property
+    def int8(self) -> bool:
+        """Whether the GPT decoder runs in int8: the fast preset, or the older key that asks for it alone."""
+        return self.preset == "fast" or self.quantize_int8
 
     def options(self) -> dict[str, Any]:
         """How to load the model, as ``synthesis.loader.load_engine`` takes it (all but the path)."""
-        return self.model_dump(exclude={"path"})
+        return {**self.model_dump(exclude={"path", "preset", "quantize_int8"}), "quantize_int8": self.int8}
 
 
 class PathSettings(Section):

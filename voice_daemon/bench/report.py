@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from voice_daemon.bench import streamreport
+from voice_daemon.bench import pipereport, streamreport
 from voice_daemon.bench.figures import Row, med, per_audio_second, verdict
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -31,6 +31,7 @@ def render(results: dict[str, Any]) -> str:
         *_speed(results),
         *_memory(results),
         *streamreport.rows(results),
+        *pipereport.rows(results),
     ]
     table = [
         "| # | figure | ours | stock | ratio | target | met |",
@@ -38,7 +39,7 @@ def render(results: dict[str, Any]) -> str:
     ]
     table += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join([_machine(results), "", *table, "", *_speed_table(results), "", *streamreport.tables(results),
-                      *_memory_table(results)])  # fmt: skip
+                      *pipereport.tables(results), *_memory_table(results)])  # fmt: skip
 
 
 def _machine(results: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from voice_daemon.bench import (
     http,
     latency,
     machine,
+    pipeline,
     report,
     scaling,
     synthesis,
@@ -79,6 +80,7 @@ _MODELS_OF = {
     "equivalence": ("tiny", "full"),
     "scaling": ("full400",),
     "gaps": ("tiny", "full"),
+    "pipeline": ("tiny", "full"),
 }
 
 
@@ -97,6 +99,7 @@ def _runners(
         "equivalence": lambda model, home: equivalence.equivalence(model, VOICE, TEXTS["two_sentences"]),
         "scaling": lambda model, home: scaling.length_scaling(model, VOICE, repeats),
         "gaps": lambda model, home: gaps.sink_gaps(model, home, TEXTS["two_sentences"], repeats, threads),
+        "pipeline": lambda model, home: pipeline.pipeline_speed(model, VOICE, home, repeats),
     }
 
 

@@ -75,17 +75,21 @@ class Engine:
         with coqui_imports():
             import torch
 
+            from voice_daemon.synthesis.streaming import Threads, pin_threads
+
             if threads:
                 torch.set_num_threads(threads)
             target = _pick_device(device)
             if quantize_int8 and target != "cpu":
-                log.warning("model.quantize_int8 applies to CPU inference only; ignored on %s", target)
+                log.warning("the int8 GPT (model.preset 'fast') is for CPU inference only; ignored on %s", target)
             quantize = quantize_int8 and target == "cpu"
             model = _build_model(model_dir, quantize).to(target)
+            pin_threads(model, Threads.for_cores(torch.get_num_threads()))
             engine = cls(model, model_dir, _fingerprint(model_dir), quantize)
         variant = ", int8 GPT" if quantize else ""
-        log.info("loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s", model_dir, target,
-                 torch.get_num_threads(), variant, time.perf_counter() - started)  # fmt: skip
+        log.info("loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s; pieces: %s", model_dir, target,
+                 torch.get_num_threads(), variant, time.perf_counter() - started,
+                 model.voice_daemon_threads)  # fmt: skip
         return engine
 
     @property
