@@ -221,3 +221,24 @@ def test_stop_ends_every_stream_in_the_lane_with_one_failed_event(
     assert "the daemon stopped 3 interactive request(s)" in caplog.text or (
         "the daemon stopped 2 interactive request(s)" in caplog.text  # 'busy' ended in its own turn
     )
+
+
+def test_with_the_quality_guard_an_announcement_still_yields_between_its_pieces(
+    home: Path, tiny_model: Path
+) -> None:
+    guarded = FAST + "[cache]\naudio_enabled = false\n[quality]\nenabled = true\nmin_score = 0.0\n"
+    daemon = Daemon(load_settings(write_config(home, tiny_model, guarded)))
+    running = daemon.start()
+    try:
+        seen: list[Event] = []
+        running.seam.subscribe(lambda notice: seen.append(notice) if isinstance(notice, Event) else None)
+        running.seam.submit(SpeechRequest(text=text(6), id="guarded", source="test"))
+        wait_until(lambda: any(e.id == "guarded" and e.state == "started" for e in seen), 60, "it started")
+        reply = running.seam.stream(SpeechRequest(text="A caller meanwhile.", id="reply", source="caller"))
+        assert len(np.concatenate(list(reply))) > 0
+        wait_until(lambda: any(e.id == "guarded" and e.final for e in seen), 120, "the announcement ended")
+    finally:
+        daemon.stop()
+    order = [(e.id, e.state) for e in seen]
+    assert order.index(("reply", "done")) < order.index(("guarded", "done"))
+    assert next(e for e in seen if e.id == "guarded" and e.final).data["quality"]["takes"] == 1

@@ -245,7 +245,7 @@ class Worker:
                 while not self._stopping.is_set() and self._stream_turn():
                     pass
             else:
-                for _ in self.lane.streams():
+                for _ in range(len(self.lane.streams()) - 1):  # one round of the others
                     if self._stopping.is_set() or not self._stream_turn(skip=own):
                         break
         finally:
