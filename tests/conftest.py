@@ -54,7 +54,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 64-channel XTTS v2 checkpoint built from the real coqui classes."""
     from voice_daemon.synthesis.devmodel import build_checkpoint
 
-    return build_checkpoint(tmp_path_factory.mktemp("tiny-model"), "tiny", max_audio_tokens=TINY_MAX_AUDIO_TOKENS)
+    return build_checkpoint(
+        tmp_path_factory.mktemp("tiny-model"), "tiny", max_audio_tokens=TINY_MAX_AUDIO_TOKENS
+    )
 
 
 @pytest.fixture(scope="session")
@@ -119,8 +121,13 @@ spool = "spool"
 def start_daemon(home: Path, tiny_model: Path, pulse: PulseServer) -> Iterator[StartDaemon]:
     started: list[DaemonProcess] = []
 
-    def start(extra: str = FAST, env: dict[str, str] | None = None, model: Path = tiny_model,
-              program: list[str] | None = None, ready: bool = True) -> DaemonProcess:  # fmt: skip
+    def start(
+        extra: str = FAST,
+        env: dict[str, str] | None = None,
+        model: Path = tiny_model,
+        program: list[str] | None = None,
+        ready: bool = True,
+    ) -> DaemonProcess:
         config = write_config(home, model, extra)
         daemon = DaemonProcess(config, home, {**pulse.env, **(env or {})}, program)
         started.append(daemon)

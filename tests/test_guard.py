@@ -33,7 +33,9 @@ def guard_takes(engine, latents, reference: Path, min_score: float, max_retries:
         return engine.stream("The garage door is open.", "en", latents, seed=seed)
 
     guard = QualityGuard(QualitySettings(enabled=True, min_score=min_score, max_retries=max_retries))
-    rendering = guard.render(take, Voice("default", files=(reference,)), "The garage door is open.", "en", 1.0)
+    rendering = guard.render(
+        take, Voice("default", files=(reference,)), "The garage door is open.", "en", 1.0
+    )
     audio = np.concatenate(list(rendering.chunks))
     return audio, rendering.facts["quality"], seeds
 
@@ -72,7 +74,9 @@ def test_the_best_real_take_is_used(corpus: Path, reference: Path) -> None:
 def test_the_daemon_guard_regenerates_and_reports_the_score(start_daemon: StartDaemon, home: Path) -> None:
     unguarded = start_daemon()  # puts the phrase into the audio cache, unscored
     drop(home, "before.json", json.dumps({"text": "The garage door is open.", "id": "before"}))
-    assert wait_filed(home, "before.json") == "done" and outcome(home, "before")["data"]["audio_cache"] == "miss"
+    assert (
+        wait_filed(home, "before.json") == "done" and outcome(home, "before")["data"]["audio_cache"] == "miss"
+    )
     assert unguarded.stop() == 0
     daemon = start_daemon(FAST + "[quality]\nenabled = true\nmin_score = 0.9\nmax_retries = 1\n")
     drop(home, "door.json", json.dumps({"text": "The garage door is open.", "id": "door"}))

@@ -12,12 +12,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *command], cwd=REPO, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", *command], cwd=REPO, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.mark.parametrize(
     "command",
-    [("ruff", "format", "--check", "--diff", "voice_daemon", "tests"), ("ruff", "check", "voice_daemon", "tests")],
+    [
+        ("ruff", "format", "--check", "--diff", "voice_daemon", "tests"),
+        ("ruff", "check", "voice_daemon", "tests"),
+    ],
     ids=["ruff-format", "ruff-check"],
 )
 def test_ruff(command: tuple[str, ...]) -> None:

@@ -120,9 +120,22 @@ def eval_server(home: Path, tiny_model: Path) -> Iterator[tuple[str, Path]]:
     db = home / "cache" / "ratings.sqlite"
     config = write_config(home, tiny_model, "[quality]\neval_port = 0\n")
     takes = [str(wav(home / "a.wav")), str(wav(home / "b.wav", 1.5, seed=1))]
-    added = subprocess.run(daemon_command("--config", str(config), "eval", "--add", *takes, "--voice", "default",
-                                          "--text", "The door is open."),
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    added = subprocess.run(
+        daemon_command(
+            "--config",
+            str(config),
+            "eval",
+            "--add",
+            *takes,
+            "--voice",
+            "default",
+            "--text",
+            "The door is open.",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert added.returncode == 0, added.stderr
     process = subprocess.Popen(
         daemon_command("--config", str(config), "eval"), stdout=subprocess.PIPE, text=True
@@ -185,8 +198,12 @@ def test_export_writes_csv_summary_and_plot(
         store.rate(take, rating)
     config = write_config(home, tiny_model)
     out = tmp_path / "export" / "ratings.csv"
-    done = subprocess.run(daemon_command("--config", str(config), "eval", "--db", str(store.path), "--export", str(out)),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        daemon_command("--config", str(config), "eval", "--db", str(store.path), "--export", str(out)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(out.open()))
     assert sorted(int(row["rating"]) for row in rows) == [2, 4, 5] and {row["voice"] for row in rows} == {
@@ -198,6 +215,10 @@ def test_export_writes_csv_summary_and_plot(
 
 def test_adding_takes_needs_voice_and_text(home: Path, tiny_model: Path) -> None:
     config = write_config(home, tiny_model)
-    done = subprocess.run(daemon_command("--config", str(config), "eval", "--add", str(wav(home / "x.wav"))),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        daemon_command("--config", str(config), "eval", "--add", str(wav(home / "x.wav"))),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and "needs --voice" in done.stderr

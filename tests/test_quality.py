@@ -110,12 +110,30 @@ def test_score_command(home: Path, tiny_model: Path, take: Clip, corpus: Path) -
     config = write_config(home, tiny_model)
     audio = home / "take.wav"
     sf.write(audio, take.samples[: int(0.4 * len(take.samples))], take.sample_rate)
-    done = subprocess.run(daemon_command("--config", str(config), "score", "--voice", "default", str(audio), "--text",
-                                         text_for(take), "--json"), capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        daemon_command(
+            "--config",
+            str(config),
+            "score",
+            "--voice",
+            "default",
+            str(audio),
+            "--text",
+            text_for(take),
+            "--json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["score"] < 0.5 and any("truncated" in reason for reason in report["reasons"])
     assert report["components"]["similarity"]["value"] > 0.75  # the voice 'default' is speaker 367 too
-    unknown = subprocess.run(daemon_command("--config", str(config), "score", "--voice", "ghost", str(audio)),
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    unknown = subprocess.run(
+        daemon_command("--config", str(config), "score", "--voice", "ghost", str(audio)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert unknown.returncode == 2 and "unknown voice 'ghost'" in unknown.stderr

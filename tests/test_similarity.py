@@ -60,13 +60,22 @@ def test_similarity_command_prints_the_number_last(corpus: Path, home: Path, tin
     first, second = clips_of(corpus, "3080")[:2]
     stranger = clips_of(corpus, "1688")[0]
     config = write_config(home, tiny_model)
-    same = subprocess.run(daemon_command("--config", str(config), "similarity", "--xtts", str(first), str(second)),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    same = subprocess.run(
+        daemon_command("--config", str(config), "similarity", "--xtts", str(first), str(second)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert same.returncode == 0, same.stderr
     assert "XTTS speaker encoder" in same.stdout
-    other = subprocess.run(daemon_command("similarity", str(first), str(stranger)), capture_output=True, text=True,
-                           timeout=300)  # fmt: skip
+    other = subprocess.run(
+        daemon_command("similarity", str(first), str(stranger)), capture_output=True, text=True, timeout=300
+    )
     assert float(same.stdout.splitlines()[-1]) > 0.75 > float(other.stdout.splitlines()[-1])
-    missing = subprocess.run(daemon_command("similarity", str(first), str(home / "nope.wav")), capture_output=True,
-                             text=True, timeout=300)  # fmt: skip
+    missing = subprocess.run(
+        daemon_command("similarity", str(first), str(home / "nope.wav")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert missing.returncode == 1 and "nope.wav: cannot read file" in missing.stderr

@@ -32,7 +32,9 @@ class Notifier:
             self._socket.sendto(message.encode(), self._address)
         except OSError as exc:
             if not self._failing:
-                log.warning("sd_notify to %s failed: %s (not repeated until it works again)", self._address, exc)
+                log.warning(
+                    "sd_notify to %s failed: %s (not repeated until it works again)", self._address, exc
+                )
             self._failing = True
         else:
             if self._failing:

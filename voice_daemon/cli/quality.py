@@ -94,8 +94,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
         return EXIT_OK
     for component in report.components:
-        print(f"{component.name:11} {component.value:>9} {component.unit:9} score {component.score:.2f}"
-              + (f"  {component.reason}" if component.reason else ""))  # fmt: skip
+        print(
+            f"{component.name:11} {component.value:>9} {component.unit:9} score {component.score:.2f}"
+            + (f"  {component.reason}" if component.reason else "")
+        )
     if hearing is not None:
         print(f"transcript: {hearing.transcript}")
         print(f"word error rate: {hearing.word_error:.3f}")
@@ -150,9 +152,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from voice_daemon.quality.asr import Recognizer
 
         recognizer = Recognizer(quality.asr_model, quality.asr_download)
-    server = ListeningServer(store, args.host or quality.eval_host,
-                             quality.eval_port if args.port is None else args.port,
-                             recognizer, settings.synthesis.language)  # fmt: skip
+    server = ListeningServer(
+        store,
+        args.host or quality.eval_host,
+        quality.eval_port if args.port is None else args.port,
+        recognizer,
+        settings.synthesis.language,
+    )
     print(f"listening test on {server.url} (ratings in {store.path}); Ctrl-C stops", flush=True)
     try:
         server.serve_forever()

@@ -45,9 +45,15 @@ class QualityGuard:
             self.recognizer.load()
 
     def render(
-        self, take: Take, voice: Voice, text: str, language: str, speed: float, label: str = "",
+        self,
+        take: Take,
+        voice: Voice,
+        text: str,
+        language: str,
+        speed: float,
+        label: str = "",
         cancel: threading.Event | None = None,
-    ) -> Rendering:  # fmt: skip
+    ) -> Rendering:
         """Make takes of ``text`` until one scores ``min_score``; the best, with its score as a fact.
 
         ``label`` (the request id) names the takes in the log.
@@ -69,8 +75,14 @@ class QualityGuard:
                 break
             seed = random.randrange(2**31)
             if attempt <= self.settings.max_retries:
-                log.info("request %s: take %d scored %s, below %.2f: new take with seed %d", label, attempt,
-                         report.summary(), self.settings.min_score, seed)  # fmt: skip
+                log.info(
+                    "request %s: take %d scored %s, below %.2f: new take with seed %d",
+                    label,
+                    attempt,
+                    report.summary(),
+                    self.settings.min_score,
+                    seed,
+                )
         if best is None:
             return Rendering(iter(()))
         report, audio = best

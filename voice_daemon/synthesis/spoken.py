@@ -401,7 +401,9 @@ def _range_rule(lang: str) -> Rule:
     def replace(match: re.Match[str]) -> str:
         low = decimal_words(*_parts(match, "a_"), lang)
         unit = match.group("unit")
-        high = _amount(match, _unit_id(unit), lang, "b_") if unit else decimal_words(*_parts(match, "b_"), lang)
+        high = (
+            _amount(match, _unit_id(unit), lang, "b_") if unit else decimal_words(*_parts(match, "b_"), lang)
+        )
         return f"{low} {_RANGE_WORD[lang]} {high}"
 
     return _sub(pattern, replace)
@@ -438,11 +440,15 @@ def _money_rule(lang: str) -> Rule:
     def replace(match: re.Match[str]) -> str:
         prefix = "p_" if match.group("pre") else ""
         sign, whole, fraction = _parts(match, prefix)
-        words = money_words(sign, whole, fraction, currencies[match.group("pre") or match.group("post")], lang)
+        words = money_words(
+            sign, whole, fraction, currencies[match.group("pre") or match.group("post")], lang
+        )
         if not match.group("per"):
             return words
         unit = _unit_id(match.group("per"))  # "0,32 €/kWh": "... pro Kilowattstunde"
-        return format_compound_unit("X", denominator_unit=unit, length="long", locale=_cldr(lang)).replace("X", words)
+        return format_compound_unit("X", denominator_unit=unit, length="long", locale=_cldr(lang)).replace(
+            "X", words
+        )
 
     return _sub(pattern, replace)
 

@@ -60,15 +60,17 @@ class Encoder:
         spec = FORMATS[name]
         self.media_type = spec.media_type
         self._sink = _Sink()
-        self._container = av.open(self._sink, mode="w", format=spec.container,
-                                  options={"flush_packets": "1", **spec.options})  # fmt: skip
+        self._container = av.open(
+            self._sink, mode="w", format=spec.container, options={"flush_packets": "1", **spec.options}
+        )
         self._stream = self._container.add_stream(spec.codec, rate=sample_rate, layout="mono")
         self._rate, self._samples = sample_rate, 0
 
     def encode(self, chunk: np.ndarray) -> bytes:
         """Encode one chunk; the bytes ready so far (may be empty while an encoder fills a frame)."""
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk, dtype=np.float32).reshape(1, -1),
-                                           format="flt", layout="mono")  # fmt: skip
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(chunk, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
         frame.sample_rate, frame.pts = self._rate, self._samples
         self._samples += len(chunk)
         for packet in self._stream.encode(frame):
