@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from tests.support.broker import Broker, Listener
-from tests.support.daemonproc import FAST, DaemonProcess, StartDaemon, daemon_command  # noqa: F401
+from tests.support.daemonproc import FAST, DaemonProcess, StartDaemon
 from tests.support.pulse import PulseServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(tiny_model: Path):  # noqa: ANN201
+def engine(tiny_model: Path):
     """The tiny model, loaded through the daemon's normal loading path."""
     from voice_daemon.synthesis.engine import Engine
 
@@ -159,4 +159,7 @@ def listener(broker: Broker) -> Iterator[Listener]:
 
 def mqtt_config(broker: Broker, extra: str = "") -> str:
     """Config text enabling MQTT against ``broker`` (append to FAST or another config)."""
-    return f'\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\nclient_id = "vd-test"\n{extra}\n'
+    return (
+        f'\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        f'client_id = "vd-test"\n{extra}\n'
+    )

@@ -21,14 +21,14 @@ FILLER = "the quick brown fox jumps over the lazy dog " * 20
 
 
 @pytest.fixture(scope="module")
-def latents(engine, reference: Path):  # noqa: ANN001, ANN201
+def latents(engine, reference: Path):
     return engine.conditioning([decode(reference)])
 
 
-def guard_takes(engine, latents, reference: Path, min_score: float, max_retries: int = 2):  # noqa: ANN001, ANN201
+def guard_takes(engine, latents, reference: Path, min_score: float, max_retries: int = 2):
     seeds: list[int | None] = []
 
-    def take(seed: int | None):  # noqa: ANN202
+    def take(seed: int | None):
         seeds.append(seed)
         return engine.stream("The garage door is open.", "en", latents, seed=seed)
 
@@ -40,7 +40,7 @@ def guard_takes(engine, latents, reference: Path, min_score: float, max_retries:
     return audio, rendering.facts["quality"], seeds
 
 
-def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, latents, reference: Path) -> None:  # noqa: ANN001
+def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, latents, reference: Path) -> None:
     audio, quality, seeds = guard_takes(engine, latents, reference, min_score=0.99)
     assert quality["takes"] == 3 and len(quality["scores"]) == 3
     assert seeds[0] is None and len(set(seeds[1:])) == 2 and None not in seeds[1:]
@@ -49,7 +49,7 @@ def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, latents, refe
     assert rescored.score == quality["score"]
 
 
-def test_a_passing_take_is_used_at_once(engine, latents, reference: Path) -> None:  # noqa: ANN001
+def test_a_passing_take_is_used_at_once(engine, latents, reference: Path) -> None:
     _, quality, seeds = guard_takes(engine, latents, reference, min_score=0.0)
     assert quality["takes"] == 1 and seeds == [None]
 

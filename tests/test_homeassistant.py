@@ -60,7 +60,7 @@ def report(client: Listener, timeout: float = 30) -> dict[str, str]:
     return client.wait_for(lambda: entity_states(client, before), timeout, "Home Assistant's entity report")
 
 
-def wait_states(client: Listener, predicate, timeout: float, what: str) -> dict[str, str]:  # noqa: ANN001
+def wait_states(client: Listener, predicate, timeout: float, what: str) -> dict[str, str]:
     """Ask Home Assistant for its entity states until ``predicate`` holds."""
     seen: dict[str, str] = {}
 
@@ -92,7 +92,7 @@ def test_home_assistant_discovers_the_device_and_makes_it_speak(
         states = wait_states(
             client,
             lambda s: (
-                ENTITIES <= s.keys()
+                s.keys() >= ENTITIES
                 and "unavailable" not in [s[e] for e in ENTITIES if not e.startswith(("notify.", "button."))]
             ),
             120,
@@ -182,7 +182,10 @@ def wait_for_engine(api: httpx.Client, hass: HomeAssistant, timeout: float = 240
 
 
 async def voices_of(hass: HomeAssistant, engine: str, language: str) -> list[str]:
-    """The voice ids Home Assistant offers for ``engine`` in a pipeline of ``language`` (its websocket API)."""
+    """The voice ids Home Assistant offers for ``engine`` in a pipeline of ``language``.
+
+    Asked through Home Assistant's websocket API.
+    """
     async with aiohttp.ClientSession() as session, session.ws_connect(f"{hass.url}/api/websocket") as socket:
         await socket.receive_json()  # auth_required
         await socket.send_json({"type": "auth", "access_token": hass.token})

@@ -36,13 +36,13 @@ def test_mypy_strict() -> None:
 
 
 def test_no_formatter_escapes() -> None:
-    """Code is laid out by the formatter alone: no `# fmt: skip` / `# fmt: off` anywhere."""
-    marker = "# fmt: " + "skip"
+    """Code is laid out by the formatter alone: no formatter escape comments (fmt skip / off) anywhere."""
+    markers = tuple("# fmt: " + word for word in ("skip", "off"))  # spelt apart so this file passes too
     offenders = [
         f"{path.relative_to(REPO)}:{number}"
         for folder in ("voice_daemon", "tests")
         for path in sorted((REPO / folder).rglob("*.py"))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if marker in line or "# fmt: off" in line
+        if any(marker in line for marker in markers)
     ]
     assert not offenders, f"formatter escapes: {offenders}"

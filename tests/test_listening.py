@@ -147,7 +147,7 @@ def eval_server(home: Path, tiny_model: Path) -> Iterator[tuple[str, Path]]:
     process.wait(30)
 
 
-def listen_and_click(page, play: list[str], choice: str, screenshot: Path | None = None) -> None:  # noqa: ANN001
+def listen_and_click(page, play: list[str], choice: str, screenshot: Path | None = None) -> None:
     """Play each take to its end (its button gets a tick), then click ``choice``."""
     from playwright.sync_api import expect
 

@@ -49,7 +49,7 @@ def test_a_voice_of_several_clips_is_closer_than_single_clips(corpus: Path) -> N
     assert cosine(voice, embed(decode(clips_of(corpus, "533")[0]))) < 0.75
 
 
-def test_tiny_model_noise_is_not_the_voice(engine, reference: Path) -> None:  # noqa: ANN001
+def test_tiny_model_noise_is_not_the_voice(engine, reference: Path) -> None:
     latents = engine.conditioning([decode(reference)])
     take = engine.synthesize("This is the front door speaking.", "en", latents, seed=1)
     voice = embed_voice([decode(reference)])

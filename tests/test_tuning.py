@@ -56,7 +56,7 @@ def test_registry_applies_a_tuned_clip_subset(anna: Path, home: Path) -> None:
     assert registry.refresh("anna").sampling == {}  # type: ignore[union-attr]
 
 
-def test_human_ratings_count_in_the_next_tuning(anna: Path, home: Path, engine) -> None:  # noqa: ANN001
+def test_human_ratings_count_in_the_next_tuning(anna: Path, home: Path, engine) -> None:
     registry = VoiceRegistry(home / "voices", LatentsCache(home / "cache"), engine)
     registry.scan()
     store = RatingStore(home / "cache" / "ratings.sqlite")

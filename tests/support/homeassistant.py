@@ -72,7 +72,11 @@ automation:
         data:
           topic: test/entities
           payload: >-
-            {{% set ns = namespace(found=[]) %}}{{% for s in states if s.entity_id.split('.')[1].startswith('{node}_') %}}{{% set ns.found = ns.found + [[s.entity_id, s.state]] %}}{{% endfor %}}{{{{ ns.found | tojson }}}}
+            {{% set ns = namespace(found=[]) %}}
+            {{%- for s in states if s.entity_id.split('.')[1].startswith('{node}_') %}}
+            {{%- set ns.found = ns.found + [[s.entity_id, s.state]] %}}
+            {{%- endfor %}}
+            {{{{- ns.found | tojson }}}}
 """
 
 

@@ -122,5 +122,5 @@ def _listen(recognizer: Recognizer, clip: Clip, text: str, language: str, heard:
     """Thread body: append what ``recognizer`` hears in ``clip`` (or the exception) to ``heard``."""
     try:
         heard.append(recognizer.hear(clip, text, language))
-    except BaseException as exc:  # noqa: BLE001 - handed to the guard's thread, which raises it
+    except BaseException as exc:  # handed to the guard's thread, which raises it
         heard.append(exc)

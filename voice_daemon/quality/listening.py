@@ -96,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
     page: bytes
     transcripts: Transcripts
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         if self.path in ("/", "/index.html"):
             self._send(HTTPStatus.OK, self.page, "text/html; charset=utf-8")
         elif self.path == "/api/task":
@@ -112,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {self.path}"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:  # http.server's naming
         try:
             body = self._body()
             if self.path == "/api/mos":
@@ -150,5 +150,5 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:  # the base class's name
         log.debug("%s " + format, self.address_string(), *args)

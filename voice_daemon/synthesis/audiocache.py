@@ -71,7 +71,10 @@ class AudioCache:
         self._evict()
 
     def stream(self, key: str, synthesise: Callable[[], Rendering], keep: Callable[[], bool]) -> Rendering:
-        """The audio of ``key``: from the cache, else from ``synthesise()``, stored when ``keep()`` at its end."""
+        """The audio of ``key``: from the cache, else from ``synthesise()``.
+
+        Stored when ``keep()`` is true at its end.
+        """
         audio = self.get(key)
         if audio is not None:
             chunks = (audio[start : start + CHUNK_SAMPLES] for start in range(0, len(audio), CHUNK_SAMPLES))

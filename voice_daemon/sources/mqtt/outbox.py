@@ -30,7 +30,10 @@ Value = str | Callable[[], str]  # a callable is asked for the value when it is 
 
 
 class Outbox:
-    """Publishes for one paho client; :meth:`start` it after the client, :meth:`close` it before disconnecting."""
+    """Publishes for one paho client.
+
+    :meth:`start` it after the client, :meth:`close` it before disconnecting.
+    """
 
     def __init__(self, client: paho.Client, capacity: int, window: int = 100) -> None:
         self.capacity = capacity
