@@ -25,7 +25,7 @@ class Notifier:
 
     def send(self, **fields: str | int) -> None:
         """Send ``KEY=value`` lines, e.g. ``send(READY=1, STATUS="ready")``."""
-        if self._socket is None:
+        if self._socket is None or self._address is None:
             return
         message = "\n".join(f"{key}={value}" for key, value in fields.items())
         try:

@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class QualityGuard:
 
     def __init__(self, settings: QualitySettings) -> None:
         self.settings = settings
-        self._voices: dict[tuple, np.ndarray] = {}
+        self._voices: dict[tuple[Path, ...], np.ndarray] = {}
         self.recognizer = Recognizer(settings.asr_model, settings.asr_download) if settings.asr else None
 
     def warm_up(self) -> None:
@@ -118,7 +119,9 @@ class QualityGuard:
         return self._voices[clips]
 
 
-def _listen(recognizer: Recognizer, clip: Clip, text: str, language: str, heard: list) -> None:
+def _listen(
+    recognizer: Recognizer, clip: Clip, text: str, language: str, heard: list[Hearing | BaseException]
+) -> None:
     """Thread body: append what ``recognizer`` hears in ``clip`` (or the exception) to ``heard``."""
     try:
         heard.append(recognizer.hear(clip, text, language))

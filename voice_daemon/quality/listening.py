@@ -16,7 +16,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from voice_daemon.audio import decode
 from voice_daemon.errors import RequestError
@@ -58,7 +58,8 @@ class ListeningServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        # typeshed's address type covers every socket family; this server's is (host, port)
+        host, port = cast("tuple[str, int]", self._server.server_address[:2])
         return f"http://{host}:{port}/"
 
     def serve_forever(self) -> None:

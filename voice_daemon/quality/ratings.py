@@ -121,8 +121,8 @@ class RatingStore:
             )
             return [_take(row) for row in rows]
 
-    def rate(self, take_id: str, rating: int) -> None:
-        """Record a MOS rating (1-5) of ``take_id``."""
+    def rate(self, take_id: str, rating: object) -> None:
+        """Record a MOS rating (1-5) of ``take_id``; anything else (as a client sent it) is refused."""
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             raise RequestError(f"a rating is a whole number from 1 to 5, not {rating!r}")
         self.take(take_id)

@@ -46,7 +46,7 @@ class AudioCache:
         """The audio stored under ``key`` (and mark it recently used), or None."""
         path = self._path(key)
         try:
-            audio = np.load(path, allow_pickle=False)
+            audio: np.ndarray = np.load(path, allow_pickle=False)
             if audio.dtype != np.float32 or audio.ndim != 1:
                 raise ValueError(f"holds {audio.dtype} of shape {audio.shape}")
             os.utime(path)

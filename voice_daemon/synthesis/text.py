@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import Literal
 
 from voice_daemon.errors import RequestError
 
@@ -183,7 +184,8 @@ def _month_names() -> frozenset[str]:
     """Month names (CLDR) of the languages that write ordinals with a full stop, lower case."""
     from babel.dates import get_month_names
 
-    languages, contexts = ("de", "pl", "cs", "hu", "tr", "nl", "en"), ("format", "stand-alone")
+    languages = ("de", "pl", "cs", "hu", "tr", "nl", "en")
+    contexts: tuple[Literal["format", "stand-alone"], ...] = ("format", "stand-alone")
     names = (get_month_names("wide", context, locale=lang) for lang in languages for context in contexts)
     return frozenset(name.lower() for group in names for name in group.values())
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import Literal
 
 import av
 import numpy as np
+
+# The encoders used below; naming them (not any string) tells PyAV's types the stream is audio.
+AudioCodec = Literal["libmp3lame", "libopus", "aac", "flac", "pcm_s16le"]
 
 
 @dataclass(frozen=True)
 class Format:
     container: str
-    codec: str
+    codec: AudioCodec
     media_type: str
     options: dict[str, str] = field(default_factory=dict)
 
