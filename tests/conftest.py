@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from tests.support.broker import Broker, Listener
-from tests.support.daemonproc import FAST, DaemonProcess, StartDaemon, daemon_command  # noqa: F401
+from tests.support.daemonproc import FAST, DaemonProcess, StartDaemon
 from tests.support.pulse import PulseServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,11 +54,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 64-channel XTTS v2 checkpoint built from the real coqui classes."""
     from voice_daemon.synthesis.devmodel import build_checkpoint
 
-    return build_checkpoint(tmp_path_factory.mktemp("tiny-model"), "tiny", max_audio_tokens=TINY_MAX_AUDIO_TOKENS)
+    return build_checkpoint(
+        tmp_path_factory.mktemp("tiny-model"), "tiny", max_audio_tokens=TINY_MAX_AUDIO_TOKENS
+    )
 
 
 @pytest.fixture(scope="session")
-def engine(tiny_model: Path):  # noqa: ANN201
+def engine(tiny_model: Path):
     """The tiny model, loaded through the daemon's normal loading path."""
     from voice_daemon.synthesis.engine import Engine
 
@@ -119,8 +121,13 @@ spool = "spool"
 def start_daemon(home: Path, tiny_model: Path, pulse: PulseServer) -> Iterator[StartDaemon]:
     started: list[DaemonProcess] = []
 
-    def start(extra: str = FAST, env: dict[str, str] | None = None, model: Path = tiny_model,
-              program: list[str] | None = None, ready: bool = True) -> DaemonProcess:  # fmt: skip
+    def start(
+        extra: str = FAST,
+        env: dict[str, str] | None = None,
+        model: Path = tiny_model,
+        program: list[str] | None = None,
+        ready: bool = True,
+    ) -> DaemonProcess:
         config = write_config(home, model, extra)
         daemon = DaemonProcess(config, home, {**pulse.env, **(env or {})}, program)
         started.append(daemon)
@@ -152,4 +159,7 @@ def listener(broker: Broker) -> Iterator[Listener]:
 
 def mqtt_config(broker: Broker, extra: str = "") -> str:
     """Config text enabling MQTT against ``broker`` (append to FAST or another config)."""
-    return f'\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\nclient_id = "vd-test"\n{extra}\n'
+    return (
+        f'\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        f'client_id = "vd-test"\n{extra}\n'
+    )

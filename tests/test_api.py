@@ -16,10 +16,13 @@ def cloning(home: Path, tiny_model: Path) -> VoiceCloning:
     return VoiceCloning(load_settings(write_config(home, tiny_model)))
 
 
-def test_clone_voice_writes_a_file_and_returns_the_audio(cloning: VoiceCloning, reference: Path, tmp_path: Path) -> None:
+def test_clone_voice_writes_a_file_and_returns_the_audio(
+    cloning: VoiceCloning, reference: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out" / "speech.wav"
-    speech = cloning.clone_voice(text="The garage door is open.", reference_audio=str(reference),
-                                 language="en", output_path=out)  # fmt: skip
+    speech = cloning.clone_voice(
+        text="The garage door is open.", reference_audio=str(reference), language="en", output_path=out
+    )
     assert speech.path == out and speech.sample_rate == 24_000
     written, rate = sf.read(str(out), dtype="float32")
     assert rate == 24_000 and len(written) == len(speech.samples) > 0
@@ -42,7 +45,9 @@ def test_several_reference_clips(cloning: VoiceCloning, corpus: Path) -> None:
     assert len(cloning.clone_voice("Hello.", clips, "de").samples) > 0
 
 
-def test_bad_reference_and_bad_language_raise_clear_errors(cloning: VoiceCloning, tmp_path: Path, reference: Path) -> None:
+def test_bad_reference_and_bad_language_raise_clear_errors(
+    cloning: VoiceCloning, tmp_path: Path, reference: Path
+) -> None:
     (tmp_path / "bad.wav").write_bytes(b"")
     with pytest.raises(ReferenceRejected, match="empty"):
         cloning.clone_voice("Hi.", tmp_path / "bad.wav", "en")

@@ -97,7 +97,7 @@ def test_clean_speech_passes(recognizer: Recognizer, corpus: Path, tmp_path: Pat
 def test_noise_babble_and_random_model_takes_fail(
     recognizer: Recognizer,
     corpus: Path,
-    engine,  # noqa: ANN001
+    engine,
 ) -> None:
     sets = {name: take for kind in speech.noise_sets(corpus, engine).values() for name, take in kind.items()}
     assert len(sets) == 9

@@ -26,10 +26,19 @@ def test_the_key_changes_with_everything_that_shapes_the_audio() -> None:
         (BASE[0], "de", *BASE[2:]),
         (*BASE[:2], "other-voice-content", *BASE[3:]),
         (*BASE[:3], "model-id-int8", BASE[4]),
-        *[(*BASE[:4], SamplingParams(**{name: value})) for name, value in
-          {"temperature": 0.7, "top_k": 40, "top_p": 0.8, "repetition_penalty": 4.0, "length_penalty": 1.1,
-           "speed": 1.2, "stream_chunk_size": 10}.items()],
-    ]  # fmt: skip
+        *[
+            (*BASE[:4], SamplingParams(**{name: value}))
+            for name, value in {
+                "temperature": 0.7,
+                "top_k": 40,
+                "top_p": 0.8,
+                "repetition_penalty": 4.0,
+                "length_penalty": 1.1,
+                "speed": 1.2,
+                "stream_chunk_size": 10,
+            }.items()
+        ],
+    ]
     keys = {audio_key(*variant) for variant in variants}
     assert len(keys) == len(variants) and audio_key(*BASE) not in keys
     assert audio_key(*BASE) == audio_key(*BASE)
@@ -86,7 +95,7 @@ def _npy_bytes(folder: Path, array: np.ndarray) -> bytes:
     return content
 
 
-def _never():  # noqa: ANN202
+def _never():
     raise AssertionError("a cache hit must not synthesise")
 
 

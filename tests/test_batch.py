@@ -15,8 +15,14 @@ from tests.support.daemonproc import daemon_command, wait_until
 
 def _batch(config: Path, *args: str, **popen: object) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_DAEMON_")}
-    return subprocess.run(daemon_command("--config", str(config), "batch", *args), capture_output=True, text=True,
-                          env=env, timeout=600, **popen)  # fmt: skip
+    return subprocess.run(
+        daemon_command("--config", str(config), "batch", *args),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        **popen,
+    )
 
 
 def test_jsonl_batch_reports_failures_and_resumes_without_redoing(home: Path, tiny_model: Path) -> None:
@@ -53,12 +59,18 @@ def test_jsonl_batch_reports_failures_and_resumes_without_redoing(home: Path, ti
 def test_csv_batch_and_resume_after_an_interruption(home: Path, tiny_model: Path) -> None:
     config = write_config(home, tiny_model)
     source = home / "jobs.csv"
-    lines = ["id,text,voice,language"] + [f"job{i},Announcement number {i}. It is long enough.,default,en" for i in range(5)]
+    lines = ["id,text,voice,language"] + [
+        f"job{i},Announcement number {i}. It is long enough.,default,en" for i in range(5)
+    ]
     source.write_text("\n".join(lines) + "\n")
     out = home / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_DAEMON_")}
-    process = subprocess.Popen(daemon_command("--config", str(config), "batch", str(source), "--out-dir", str(out)),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
+    process = subprocess.Popen(
+        daemon_command("--config", str(config), "batch", str(source), "--out-dir", str(out)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     wait_until(lambda: len(list(out.glob("job*.wav"))) >= 2, 120)
     process.kill()
     process.wait()

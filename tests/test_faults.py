@@ -28,8 +28,9 @@ class SmallDisk:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.filler = folder / "filler"
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True,
-                                text=True)  # fmt: skip
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True, text=True
+        )
         if result.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
 
@@ -122,10 +123,19 @@ def test_events_beyond_the_outgoing_bound_are_dropped_and_counted_while_the_brok
         lambda: len(list((home / "inbox" / "failed").glob("*.json"))) == 300, 120, "every file refused"
     )
     broker.start()
-    wait_until(lambda: "dropped" in daemon.log() and "MQTT event(s)" in daemon.log(), 60,
-               lambda: f"no drop count logged:\n{daemon.log()[-2000:]}")  # fmt: skip
-    listener.wait_for(lambda: listener.on("voice/last_error") and b"not valid JSON" in listener.on("voice/last_error")[-1].payload,
-                      30, "the latest error, retained")  # fmt: skip
+    wait_until(
+        lambda: "dropped" in daemon.log() and "MQTT event(s)" in daemon.log(),
+        60,
+        lambda: f"no drop count logged:\n{daemon.log()[-2000:]}",
+    )
+    listener.wait_for(
+        lambda: (
+            listener.on("voice/last_error")
+            and b"not valid JSON" in listener.on("voice/last_error")[-1].payload
+        ),
+        30,
+        "the latest error, retained",
+    )
     assert "MQTT outgoing queue full (20 events)" in daemon.log()
     assert not [line for line in daemon.log().splitlines() if " ERROR " in line]
     drop(home, "after.txt", "The broker is back.")

@@ -38,8 +38,10 @@ def test_a_flood_of_refusals_is_answered_in_full(start_daemon: StartDaemon, brok
     publisher.connect("127.0.0.1", broker.port)
     publisher.loop_start()
     started, wall_started = time.monotonic(), time.time()
-    infos = [publisher.publish("voice/say", json.dumps({"id": f"flood-{n}", "text": "x", "voice": "ghost"}), qos=1)
-             for n in range(REQUESTS)]  # fmt: skip
+    infos = [
+        publisher.publish("voice/say", json.dumps({"id": f"flood-{n}", "text": "x", "voice": "ghost"}), qos=1)
+        for n in range(REQUESTS)
+    ]
     infos[-1].wait_for_publish(120)
     published = time.monotonic() - started
     subscriber.wait_for(lambda: len(subscriber.on("voice/event")) >= REQUESTS, 300, "every event")

@@ -21,24 +21,26 @@ FILLER = "the quick brown fox jumps over the lazy dog " * 20
 
 
 @pytest.fixture(scope="module")
-def latents(engine, reference: Path):  # noqa: ANN001, ANN201
+def latents(engine, reference: Path):
     return engine.conditioning([decode(reference)])
 
 
-def guard_takes(engine, latents, reference: Path, min_score: float, max_retries: int = 2):  # noqa: ANN001, ANN201
+def guard_takes(engine, latents, reference: Path, min_score: float, max_retries: int = 2):
     seeds: list[int | None] = []
 
-    def take(seed: int | None):  # noqa: ANN202
+    def take(seed: int | None):
         seeds.append(seed)
         return engine.stream("The garage door is open.", "en", latents, seed=seed)
 
     guard = QualityGuard(QualitySettings(enabled=True, min_score=min_score, max_retries=max_retries))
-    rendering = guard.render(take, Voice("default", files=(reference,)), "The garage door is open.", "en", 1.0)
+    rendering = guard.render(
+        take, Voice("default", files=(reference,)), "The garage door is open.", "en", 1.0
+    )
     audio = np.concatenate(list(rendering.chunks))
     return audio, rendering.facts["quality"], seeds
 
 
-def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, latents, reference: Path) -> None:  # noqa: ANN001
+def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, latents, reference: Path) -> None:
     audio, quality, seeds = guard_takes(engine, latents, reference, min_score=0.99)
     assert quality["takes"] == 3 and len(quality["scores"]) == 3
     assert seeds[0] is None and len(set(seeds[1:])) == 2 and None not in seeds[1:]
@@ -47,7 +49,7 @@ def test_a_failing_take_is_made_again_and_the_best_is_kept(engine, latents, refe
     assert rescored.score == quality["score"]
 
 
-def test_a_passing_take_is_used_at_once(engine, latents, reference: Path) -> None:  # noqa: ANN001
+def test_a_passing_take_is_used_at_once(engine, latents, reference: Path) -> None:
     _, quality, seeds = guard_takes(engine, latents, reference, min_score=0.0)
     assert quality["takes"] == 1 and seeds == [None]
 
@@ -72,7 +74,9 @@ def test_the_best_real_take_is_used(corpus: Path, reference: Path) -> None:
 def test_the_daemon_guard_regenerates_and_reports_the_score(start_daemon: StartDaemon, home: Path) -> None:
     unguarded = start_daemon()  # puts the phrase into the audio cache, unscored
     drop(home, "before.json", json.dumps({"text": "The garage door is open.", "id": "before"}))
-    assert wait_filed(home, "before.json") == "done" and outcome(home, "before")["data"]["audio_cache"] == "miss"
+    assert (
+        wait_filed(home, "before.json") == "done" and outcome(home, "before")["data"]["audio_cache"] == "miss"
+    )
     assert unguarded.stop() == 0
     daemon = start_daemon(FAST + "[quality]\nenabled = true\nmin_score = 0.9\nmax_retries = 1\n")
     drop(home, "door.json", json.dumps({"text": "The garage door is open.", "id": "door"}))

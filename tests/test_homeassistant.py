@@ -27,13 +27,18 @@ from tests.support.daemonproc import FAST, StartDaemon, wait_until
 from tests.support.homeassistant import VERSION, HomeAssistant
 
 pytestmark = pytest.mark.skipif(
-    not HomeAssistant.installed(), reason=f"Home Assistant {VERSION} is not installed (.venv-hass needs Python 3.13)"
+    not HomeAssistant.installed(),
+    reason=f"Home Assistant {VERSION} is not installed (.venv-hass needs Python 3.13)",
 )
 NODE = "vd_test"  # the daemon's client id, hence the entity ids below
 ENTITIES = {
-    f"notify.{NODE}_announce", f"select.{NODE}_default_voice", f"sensor.{NODE}_queue",
-    f"sensor.{NODE}_last_error", f"binary_sensor.{NODE}_speaking", f"button.{NODE}_stop",
-}  # fmt: skip
+    f"notify.{NODE}_announce",
+    f"select.{NODE}_default_voice",
+    f"sensor.{NODE}_queue",
+    f"sensor.{NODE}_last_error",
+    f"binary_sensor.{NODE}_speaking",
+    f"button.{NODE}_stop",
+}
 
 
 @pytest.fixture
@@ -55,7 +60,7 @@ def report(client: Listener, timeout: float = 30) -> dict[str, str]:
     return client.wait_for(lambda: entity_states(client, before), timeout, "Home Assistant's entity report")
 
 
-def wait_states(client: Listener, predicate, timeout: float, what: str) -> dict[str, str]:  # noqa: ANN001
+def wait_states(client: Listener, predicate, timeout: float, what: str) -> dict[str, str]:
     """Ask Home Assistant for its entity states until ``predicate`` holds."""
     seen: dict[str, str] = {}
 
@@ -80,29 +85,47 @@ def test_home_assistant_discovers_the_device_and_makes_it_speak(
     client = Listener(broker, ["voice/#", "test/#", "homeassistant/status"])
     try:
         daemon = start_daemon(FAST + mqtt_config(broker).replace('"vd-test"', f'"{NODE}"'))
-        client.wait_for(lambda: client.on("homeassistant/status"), 240, f"Home Assistant online\n{hass.log_tail()}")
+        client.wait_for(
+            lambda: client.on("homeassistant/status"), 240, f"Home Assistant online\n{hass.log_tail()}"
+        )
 
-        states = wait_states(client, lambda s: ENTITIES <= s.keys() and "unavailable" not in
-                             [s[e] for e in ENTITIES if not e.startswith(("notify.", "button."))], 120,
-                             "the daemon's entities, available")  # fmt: skip
+        states = wait_states(
+            client,
+            lambda s: (
+                s.keys() >= ENTITIES
+                and "unavailable" not in [s[e] for e in ENTITIES if not e.startswith(("notify.", "button."))]
+            ),
+            120,
+            "the daemon's entities, available",
+        )
         assert states[f"binary_sensor.{NODE}_speaking"] == "off"
         assert states[f"select.{NODE}_default_voice"] == "default"
 
         client.publish("test/announce", "Hello from Home Assistant.")
-        done = client.wait_for(lambda: [m.json() for m in client.on("voice/event") if m.json()["state"] == "done"],
-                               60, "the announcement spoken")  # fmt: skip
+        done = client.wait_for(
+            lambda: [m.json() for m in client.on("voice/event") if m.json()["state"] == "done"],
+            60,
+            "the announcement spoken",
+        )
         assert done[0]["source"] == "mqtt" and (home / "output" / done[0]["file"]).stat().st_size > 1000
 
         client.publish("test/select", "anna")
-        client.wait_for(lambda: [m for m in client.on("voice/default_voice") if m.payload == b"anna"], 30,
-                        "the default voice set from Home Assistant")  # fmt: skip
-        wait_states(client, lambda s: s.get(f"select.{NODE}_default_voice") == "anna", 90, "select state anna")
+        client.wait_for(
+            lambda: [m for m in client.on("voice/default_voice") if m.payload == b"anna"],
+            30,
+            "the default voice set from Home Assistant",
+        )
+        wait_states(
+            client, lambda s: s.get(f"select.{NODE}_default_voice") == "anna", 90, "select state anna"
+        )
 
         client.publish("test/press", "now")
         client.wait_for(lambda: client.on("voice/stop"), 30, "the stop button pressed in Home Assistant")
 
         daemon.stop()
-        wait_states(client, lambda s: s.get(f"sensor.{NODE}_queue") == "unavailable", 90, "entities unavailable")
+        wait_states(
+            client, lambda s: s.get(f"sensor.{NODE}_queue") == "unavailable", 90, "entities unavailable"
+        )
     finally:
         client.close()
 
@@ -123,8 +146,10 @@ def test_home_assistant_speaks_through_the_wyoming_server_in_the_pipeline_langua
         assert "anna (fr)" in asyncio.run(voices_of(hass, engine, "fr"))
 
         options = {"voice": "anna (de)", "preferred_format": "wav"}  # as made: FFmpeg need not convert
-        asked = api.post("/api/tts_get_url", json={"engine_id": engine, "message": "Die Tür ist offen.",
-                                                   "language": "de", "options": options})  # fmt: skip
+        asked = api.post(
+            "/api/tts_get_url",
+            json={"engine_id": engine, "message": "Die Tür ist offen.", "language": "de", "options": options},
+        )
         assert asked.status_code == 200, asked.text
         audio = api.get(asked.json()["path"])
         assert audio.status_code == 200, audio.text[:300]
@@ -157,7 +182,10 @@ def wait_for_engine(api: httpx.Client, hass: HomeAssistant, timeout: float = 240
 
 
 async def voices_of(hass: HomeAssistant, engine: str, language: str) -> list[str]:
-    """The voice ids Home Assistant offers for ``engine`` in a pipeline of ``language`` (its websocket API)."""
+    """The voice ids Home Assistant offers for ``engine`` in a pipeline of ``language``.
+
+    Asked through Home Assistant's websocket API.
+    """
     async with aiohttp.ClientSession() as session, session.ws_connect(f"{hass.url}/api/websocket") as socket:
         await socket.receive_json()  # auth_required
         await socket.send_json({"type": "auth", "access_token": hass.token})

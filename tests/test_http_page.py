@@ -20,8 +20,9 @@ def test_the_page_takes_the_key_adds_a_voice_and_plays_its_speech(
 
     url = http_url(start_daemon(FAST + HTTP))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--autoplay-policy=no-user-gesture-required"])  # fmt: skip
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--autoplay-policy=no-user-gesture-required"]
+        )
         page = browser.new_page()
         page.route(
             "**/*", lambda route: route.continue_() if route.request.url.startswith(url) else route.abort()

@@ -93,12 +93,10 @@ def test_http_api_rejects_bad_input(store: RatingStore, tmp_path: Path) -> None:
     server = ListeningServer(store, "127.0.0.1", 0)
     server.start()
     try:
-        assert json.load(urllib.request.urlopen(server.url + "api/task")) == {
-            "kind": "mos",
-            "take": take,
-            "text": "Hello.",
-        }
-        assert urllib.request.urlopen(f"{server.url}audio/{take}.wav").read()[:4] == b"RIFF"
+        with urllib.request.urlopen(server.url + "api/task") as response:
+            assert json.load(response) == {"kind": "mos", "take": take, "text": "Hello."}
+        with urllib.request.urlopen(f"{server.url}audio/{take}.wav") as response:
+            assert response.read()[:4] == b"RIFF"
         for path, body, message in [
             ("api/mos", {"take": take, "rating": 9}, "whole number from 1 to 5"),
             ("api/mos", {"take": "0" * 16, "rating": 3}, "no take"),
@@ -106,10 +104,12 @@ def test_http_api_rejects_bad_input(store: RatingStore, tmp_path: Path) -> None:
         ]:
             with pytest.raises(urllib.error.HTTPError) as error:
                 urllib.request.urlopen(server.url + path, json.dumps(body).encode())
-            assert error.value.code == 400 and message in json.load(error.value)["error"]
+            with error.value:
+                assert error.value.code == 400 and message in json.load(error.value)["error"]
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(server.url + "audio/../ratings.sqlite")
-        assert missing.value.code == 404
+        with missing.value:
+            assert missing.value.code == 404
     finally:
         server.stop()
 
@@ -120,21 +120,36 @@ def eval_server(home: Path, tiny_model: Path) -> Iterator[tuple[str, Path]]:
     db = home / "cache" / "ratings.sqlite"
     config = write_config(home, tiny_model, "[quality]\neval_port = 0\n")
     takes = [str(wav(home / "a.wav")), str(wav(home / "b.wav", 1.5, seed=1))]
-    added = subprocess.run(daemon_command("--config", str(config), "eval", "--add", *takes, "--voice", "default",
-                                          "--text", "The door is open."),
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert added.returncode == 0, added.stderr
-    process = subprocess.Popen(
-        daemon_command("--config", str(config), "eval"), stdout=subprocess.PIPE, text=True
+    added = subprocess.run(
+        daemon_command(
+            "--config",
+            str(config),
+            "eval",
+            "--add",
+            *takes,
+            "--voice",
+            "default",
+            "--text",
+            "The door is open.",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    line = process.stdout.readline()  # type: ignore[union-attr]
-    assert "listening test on http://127.0.0.1:" in line, line
-    yield line.split()[3], db
-    process.terminate()
-    process.wait(30)
+    assert added.returncode == 0, added.stderr
+    with subprocess.Popen(
+        daemon_command("--config", str(config), "eval"), stdout=subprocess.PIPE, text=True
+    ) as process:  # leaving it closes the pipe
+        try:
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            assert "listening test on http://127.0.0.1:" in line, line
+            yield line.split()[3], db
+        finally:
+            process.terminate()
+            process.wait(30)
 
 
-def listen_and_click(page, play: list[str], choice: str, screenshot: Path | None = None) -> None:  # noqa: ANN001
+def listen_and_click(page, play: list[str], choice: str, screenshot: Path | None = None) -> None:
     """Play each take to its end (its button gets a tick), then click ``choice``."""
     from playwright.sync_api import expect
 
@@ -185,10 +200,15 @@ def test_export_writes_csv_summary_and_plot(
         store.rate(take, rating)
     config = write_config(home, tiny_model)
     out = tmp_path / "export" / "ratings.csv"
-    done = subprocess.run(daemon_command("--config", str(config), "eval", "--db", str(store.path), "--export", str(out)),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        daemon_command("--config", str(config), "eval", "--db", str(store.path), "--export", str(out)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
-    rows = list(csv.DictReader(out.open()))
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
     assert sorted(int(row["rating"]) for row in rows) == [2, 4, 5] and {row["voice"] for row in rows} == {
         "anna"
     }
@@ -198,6 +218,10 @@ def test_export_writes_csv_summary_and_plot(
 
 def test_adding_takes_needs_voice_and_text(home: Path, tiny_model: Path) -> None:
     config = write_config(home, tiny_model)
-    done = subprocess.run(daemon_command("--config", str(config), "eval", "--add", str(wav(home / "x.wav"))),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        daemon_command("--config", str(config), "eval", "--add", str(wav(home / "x.wav"))),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and "needs --voice" in done.stderr

@@ -27,11 +27,17 @@ def test_request_to_event_latency(start_daemon: StartDaemon, broker: Broker, lis
         request_id = f"latency-{n}"
         sent = time.monotonic()
         listener.publish("voice/say", {"id": request_id, "text": "The front door is open."})
-        listener.wait_for(lambda rid=request_id: any(e["state"] == "done" for e in listener.events(rid)), 60, "done")
-        arrivals = {m.json()["state"]: m.at for m in listener.on("voice/event") if m.json()["id"] == request_id}
+        listener.wait_for(
+            lambda rid=request_id: any(e["state"] == "done" for e in listener.events(rid)), 60, "done"
+        )
+        arrivals = {
+            m.json()["state"]: m.at for m in listener.on("voice/event") if m.json()["id"] == request_id
+        }
         assert list(arrivals) == ["queued", "started", "done"]
         for state in delays:
             delays[state].append((arrivals[state] - sent) * 1000)
     for state, values in delays.items():
-        print(f"publish -> {state}: median {statistics.median(values):.1f} ms, "
-              f"min {min(values):.1f} ms, max {max(values):.1f} ms over {REQUESTS}")  # fmt: skip
+        print(
+            f"publish -> {state}: median {statistics.median(values):.1f} ms, "
+            f"min {min(values):.1f} ms, max {max(values):.1f} ms over {REQUESTS}"
+        )

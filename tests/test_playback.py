@@ -85,7 +85,11 @@ def test_the_daemon_speaks_requests_in_order_without_overlap(
 ) -> None:
     start_daemon(PLAY)
     recorder = pulse.record(home / "rec.raw")
-    drop(home, "a.json", json.dumps({"id": "first", "text": "The first announcement has two sentences. Here is two."}))
+    drop(
+        home,
+        "a.json",
+        json.dumps({"id": "first", "text": "The first announcement has two sentences. Here is two."}),
+    )
     drop(home, "b.json", json.dumps({"id": "second", "text": "The second announcement."}))
     assert wait_filed(home, "a.json") == "done" and wait_filed(home, "b.json") == "done"
     recorded = recorder.stop()

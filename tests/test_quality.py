@@ -77,7 +77,7 @@ def test_another_speaker_fails_on_similarity(corpus: Path, voice: np.ndarray) ->
     ],
     ids=["truncated", "runaway", "pause", "leading-silence", "clipped", "quiet", "silent"],
 )
-def test_damaged_takes_fail_with_their_reason(take: Clip, voice: np.ndarray, damage, reason: str) -> None:  # noqa: ANN001
+def test_damaged_takes_fail_with_their_reason(take: Clip, voice: np.ndarray, damage, reason: str) -> None:
     damaged = Clip(damage(take.samples, take.sample_rate).astype(np.float32), take.sample_rate)
     score, reasons = names_and_reasons(damaged, voice, text_for(take))
     assert score < 0.5 and reason in reasons, (score, reasons)
@@ -89,7 +89,7 @@ def test_expected_duration_follows_language_and_speed() -> None:
     assert expected_seconds("你" * 45, "zh-cn") == pytest.approx(10.0)
 
 
-def test_tiny_model_takes_are_scored(engine, reference: Path) -> None:  # noqa: ANN001
+def test_tiny_model_takes_are_scored(engine, reference: Path) -> None:
     latents = engine.conditioning([decode(reference)])
     text = "Someone is at the front door."
     audio = engine.synthesize(text, "en", latents, seed=3)
@@ -110,12 +110,30 @@ def test_score_command(home: Path, tiny_model: Path, take: Clip, corpus: Path) -
     config = write_config(home, tiny_model)
     audio = home / "take.wav"
     sf.write(audio, take.samples[: int(0.4 * len(take.samples))], take.sample_rate)
-    done = subprocess.run(daemon_command("--config", str(config), "score", "--voice", "default", str(audio), "--text",
-                                         text_for(take), "--json"), capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        daemon_command(
+            "--config",
+            str(config),
+            "score",
+            "--voice",
+            "default",
+            str(audio),
+            "--text",
+            text_for(take),
+            "--json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["score"] < 0.5 and any("truncated" in reason for reason in report["reasons"])
     assert report["components"]["similarity"]["value"] > 0.75  # the voice 'default' is speaker 367 too
-    unknown = subprocess.run(daemon_command("--config", str(config), "score", "--voice", "ghost", str(audio)),
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    unknown = subprocess.run(
+        daemon_command("--config", str(config), "score", "--voice", "ghost", str(audio)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert unknown.returncode == 2 and "unknown voice 'ghost'" in unknown.stderr

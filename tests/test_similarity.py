@@ -49,7 +49,7 @@ def test_a_voice_of_several_clips_is_closer_than_single_clips(corpus: Path) -> N
     assert cosine(voice, embed(decode(clips_of(corpus, "533")[0]))) < 0.75
 
 
-def test_tiny_model_noise_is_not_the_voice(engine, reference: Path) -> None:  # noqa: ANN001
+def test_tiny_model_noise_is_not_the_voice(engine, reference: Path) -> None:
     latents = engine.conditioning([decode(reference)])
     take = engine.synthesize("This is the front door speaking.", "en", latents, seed=1)
     voice = embed_voice([decode(reference)])
@@ -60,13 +60,22 @@ def test_similarity_command_prints_the_number_last(corpus: Path, home: Path, tin
     first, second = clips_of(corpus, "3080")[:2]
     stranger = clips_of(corpus, "1688")[0]
     config = write_config(home, tiny_model)
-    same = subprocess.run(daemon_command("--config", str(config), "similarity", "--xtts", str(first), str(second)),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    same = subprocess.run(
+        daemon_command("--config", str(config), "similarity", "--xtts", str(first), str(second)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert same.returncode == 0, same.stderr
     assert "XTTS speaker encoder" in same.stdout
-    other = subprocess.run(daemon_command("similarity", str(first), str(stranger)), capture_output=True, text=True,
-                           timeout=300)  # fmt: skip
+    other = subprocess.run(
+        daemon_command("similarity", str(first), str(stranger)), capture_output=True, text=True, timeout=300
+    )
     assert float(same.stdout.splitlines()[-1]) > 0.75 > float(other.stdout.splitlines()[-1])
-    missing = subprocess.run(daemon_command("similarity", str(first), str(home / "nope.wav")), capture_output=True,
-                             text=True, timeout=300)  # fmt: skip
+    missing = subprocess.run(
+        daemon_command("similarity", str(first), str(home / "nope.wav")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert missing.returncode == 1 and "nope.wav: cannot read file" in missing.stderr

@@ -295,7 +295,9 @@ def _figures(language: str, rng: random.Random) -> list[str]:
             written += [
                 format_currency(abs(value), code, locale=locale) for code in ("EUR", "USD", "GBP", "CHF")
             ]
-            written.append(format_currency(rng.uniform(0, 2), "EUR", locale=locale) + rng.choice(["/kWh", "/l"]))
+            written.append(
+                format_currency(rng.uniform(0, 2), "EUR", locale=locale) + rng.choice(["/kWh", "/l"])
+            )
             written += [
                 f"{number} {unit}"
                 for unit in (

@@ -14,21 +14,31 @@ import pytest
 from voice_daemon.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+pytestmark = pytest.mark.skipif(
+    not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed"
+)
 
 
 def _verify(unit: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     # verify checks that ExecStart exists: point it at this checkout's real executable.
-    text = unit.read_text().replace("/opt/voice-daemon/.venv/bin/voice-daemon", str(Path(sys.executable).parent / "voice-daemon"))
+    text = unit.read_text().replace(
+        "/opt/voice-daemon/.venv/bin/voice-daemon", str(Path(sys.executable).parent / "voice-daemon")
+    )
     copy = tmp_path / unit.name
     copy.write_text(text)
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
-    return subprocess.run(["systemd-analyze", *extra, "verify", str(copy)], capture_output=True, text=True,
-                          env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})  # fmt: skip
+    return subprocess.run(
+        ["systemd-analyze", *extra, "verify", str(copy)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
+    )
 
 
-@pytest.mark.parametrize(("unit", "flags"), [("voice-daemon.service", ()), ("voice-daemon-user.service", ("--user",))])
+@pytest.mark.parametrize(
+    ("unit", "flags"), [("voice-daemon.service", ()), ("voice-daemon-user.service", ("--user",))]
+)
 def test_units_verify_cleanly(unit: str, flags: tuple[str, ...], tmp_path: Path) -> None:
     done = _verify(REPO / "systemd" / unit, tmp_path, *flags)
     assert done.returncode == 0, done.stderr
@@ -55,6 +65,12 @@ def test_system_unit_is_a_hardened_notify_service() -> None:
 def test_every_path_the_daemon_writes_is_writable_under_the_unit() -> None:
     settings = load_settings(REPO / "systemd" / "config.toml")
     writable = [Path(p) for p in _service("voice-daemon.service")["ReadWritePaths"].split()]
-    for path in (settings.paths.voices, settings.paths.inbox, settings.paths.output, settings.paths.cache,
-                 settings.paths.spool, settings.model.path):  # fmt: skip
+    for path in (
+        settings.paths.voices,
+        settings.paths.inbox,
+        settings.paths.output,
+        settings.paths.cache,
+        settings.paths.spool,
+        settings.model.path,
+    ):
         assert any(path.is_relative_to(root) for root in writable), path

@@ -20,7 +20,15 @@ def test_all_seventeen_xtts_languages_are_known() -> None:
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("EN", "en"), ("en-US", "en"), ("pt_BR", "pt"), ("zh", "zh-cn"), ("zh-CN", "zh-cn"), ("zh-TW", "zh-cn"), (" de ", "de")],
+    [
+        ("EN", "en"),
+        ("en-US", "en"),
+        ("pt_BR", "pt"),
+        ("zh", "zh-cn"),
+        ("zh-CN", "zh-cn"),
+        ("zh-TW", "zh-cn"),
+        (" de ", "de"),
+    ],
 )
 def test_region_suffixes_and_case_are_accepted(given: str, expected: str) -> None:
     assert normalize_language(given) == expected
@@ -41,7 +49,12 @@ def test_sentences_become_pieces_without_losing_anything() -> None:
     text = 'Hello there. "Is it raining?" she asked. Mr. Smith said no! Then 3.5 kg of rice… fine.'
     pieces = split_text(text, "en")
     assert pieces == [
-        "Hello there.", '"Is it raining?"', "she asked.", "Mr. Smith said no!", "Then 3.5 kg of rice…", "fine."
+        "Hello there.",
+        '"Is it raining?"',
+        "she asked.",
+        "Mr. Smith said no!",
+        "Then 3.5 kg of rice…",
+        "fine.",
     ]
     assert _words(" ".join(pieces)) == _words(text)
 
@@ -77,7 +90,10 @@ def test_cjk_sentence_ends_need_no_space() -> None:
 
 def test_streamed_text_gives_up_only_the_sentences_that_are_complete() -> None:
     """A sentence is complete once something follows its end: "3." may yet become "3.5"."""
-    assert complete_sentences("Hello there. Mr. Smith is in room 3.") == (["Hello there."], " Mr. Smith is in room 3.")
+    assert complete_sentences("Hello there. Mr. Smith is in room 3.") == (
+        ["Hello there."],
+        " Mr. Smith is in room 3.",
+    )
     assert complete_sentences("It costs 3.5 euros! And") == (["It costs 3.5 euros!"], " And")
     assert complete_sentences("你好。世界") == (["你好。"], "世界")
     assert complete_sentences("No end yet") == ([], "No end yet")
@@ -94,10 +110,16 @@ def test_streamed_text_gives_up_only_the_sentences_that_are_complete() -> None:
         ("Am 24. Dezember kommt Besuch. Dann.", "de", ["Am 24. Dezember kommt Besuch.", "Dann."]),
         ("Wir wohnen im 3. Stock. Gut.", "de", ["Wir wohnen im 3. Stock.", "Gut."]),
         ("Es dauert ca. 20 Minuten, z.B. heute.", "de", ["Es dauert ca. 20 Minuten, z.B. heute."]),
-        ("The alarm rings at 7 a.m. tomorrow. Wake up at 7 a.m. Then eat.", "en",
-         ["The alarm rings at 7 a.m. tomorrow.", "Wake up at 7 a.m.", "Then eat."]),
-        ("It costs approx. 20 dollars, e.g. in No. 5. I said no. Room 3. Next.", "en",
-         ["It costs approx. 20 dollars, e.g. in No. 5.", "I said no.", "Room 3.", "Next."]),
+        (
+            "The alarm rings at 7 a.m. tomorrow. Wake up at 7 a.m. Then eat.",
+            "en",
+            ["The alarm rings at 7 a.m. tomorrow.", "Wake up at 7 a.m.", "Then eat."],
+        ),
+        (
+            "It costs approx. 20 dollars, e.g. in No. 5. I said no. Room 3. Next.",
+            "en",
+            ["It costs approx. 20 dollars, e.g. in No. 5.", "I said no.", "Room 3.", "Next."],
+        ),
         ("Dzisiaj 24. grudnia, ok. 20 osób. Koniec.", "pl", ["Dzisiaj 24. grudnia, ok. 20 osób.", "Koniec."]),
     ],
 )
@@ -108,7 +130,7 @@ def test_no_break_after_ordinals_dates_abbreviations_or_time_markers(
 
 
 def test_a_streamed_full_stop_after_a_figure_waits_for_the_next_word() -> None:
-    """"am 24. " may go on with "Dezember": it is not a complete sentence until the next word comes."""
+    """ "am 24. " may go on with "Dezember": it is not a complete sentence until the next word comes."""
     assert complete_sentences("Wir treffen uns am 24. ") == ([], "Wir treffen uns am 24. ")
     assert complete_sentences("Am 24. Dezember. Da") == (["Am 24. Dezember."], " Da")
     assert complete_sentences("Es ist 3. Dann") == (["Es ist 3."], " Dann")

@@ -56,7 +56,7 @@ def test_registry_applies_a_tuned_clip_subset(anna: Path, home: Path) -> None:
     assert registry.refresh("anna").sampling == {}  # type: ignore[union-attr]
 
 
-def test_human_ratings_count_in_the_next_tuning(anna: Path, home: Path, engine) -> None:  # noqa: ANN001
+def test_human_ratings_count_in_the_next_tuning(anna: Path, home: Path, engine) -> None:
     registry = VoiceRegistry(home / "voices", LatentsCache(home / "cache"), engine)
     registry.scan()
     store = RatingStore(home / "cache" / "ratings.sqlite")
@@ -80,8 +80,10 @@ def test_tune_writes_settings_that_a_restarted_daemon_uses(
     config = write_config(home, tiny_model)
     done = subprocess.run(
         [*tune_command(config), "anna", "--text", "Hello there.", "--candidates", "3", "--seed", "4"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     written = home / "voices" / "anna.settings.json"
     assert done.stdout.splitlines()[-1] == str(written)

@@ -131,7 +131,9 @@ def test_cli_exit_codes_and_json(reference: Path, tmp_path: Path) -> None:
     ok = subprocess.run(daemon_command("validate", str(reference)), capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("OK")
-    mixed = subprocess.run(daemon_command("validate", "--json", str(reference), str(bad)), capture_output=True, text=True)
+    mixed = subprocess.run(
+        daemon_command("validate", "--json", str(reference), str(bad)), capture_output=True, text=True
+    )
     assert mixed.returncode == 1
     report = json.loads(mixed.stdout)
     assert [entry["status"] for entry in report] == ["ok", "rejected"]
@@ -140,7 +142,9 @@ def test_cli_exit_codes_and_json(reference: Path, tmp_path: Path) -> None:
     assert usage.returncode == 2 and "usage" in usage.stderr
 
 
-def test_a_long_reference_is_decoded_only_for_the_30_s_conditioning_uses(corpus: Path, tmp_path: Path) -> None:
+def test_a_long_reference_is_decoded_only_for_the_30_s_conditioning_uses(
+    corpus: Path, tmp_path: Path
+) -> None:
     clips = [_load(path) for path in sorted((corpus / "367").glob("*.flac"))]
     rate = clips[0][1]
     speech = np.concatenate([samples for samples, _ in clips])[: 70 * rate]
@@ -157,9 +161,13 @@ def test_files_over_the_caps_are_refused_from_their_header(reference: Path, tmp_
     from tests.support.hostile import lying_flac, sparse_wav
 
     cases = {
-        sparse_wav(tmp_path / "huge.wav", 200 * 2**20): "file is 200 MB, the maximum for a reference is 128 MB",
+        sparse_wav(
+            tmp_path / "huge.wav", 200 * 2**20
+        ): "file is 200 MB, the maximum for a reference is 128 MB",
         sparse_wav(tmp_path / "long.wav", 60 * 2**20): "the header says 21.8 min of audio, the maximum",
-        sparse_wav(tmp_path / "fast.wav", 2**20, rate=1_000_000): "sample rate 1000000 Hz is above the maximum",
+        sparse_wav(
+            tmp_path / "fast.wav", 2**20, rate=1_000_000
+        ): "sample rate 1000000 Hz is above the maximum",
         lying_flac(reference, tmp_path / "liar.flac"): "the header says",
     }
     for path, reason in cases.items():

@@ -66,10 +66,14 @@ def test_tuned_settings_are_read_from_the_voice_metadata(voices: Path, home: Pat
 
 def test_voices_command_lists_status_and_reasons(voices: Path, home: Path, tiny_model: Path) -> None:
     config = write_config(home, tiny_model)
-    done = subprocess.run(daemon_command("--config", str(config), "voices", "--json"), capture_output=True, text=True)
+    done = subprocess.run(
+        daemon_command("--config", str(config), "voices", "--json"), capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     listed = {entry["name"]: entry for entry in json.loads(done.stdout)}
     assert listed["noise"]["status"] == "rejected" and listed["noise"]["problems"]
     assert listed["team"]["files"] and listed["anna"]["status"] in ("ok", "warning")
-    text = subprocess.run(daemon_command("--config", str(config), "voices"), capture_output=True, text=True).stdout
+    text = subprocess.run(
+        daemon_command("--config", str(config), "voices"), capture_output=True, text=True
+    ).stdout
     assert "noise" in text and "rejected" in text and "not a readable" in text

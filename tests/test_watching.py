@@ -21,8 +21,14 @@ class Collector:
 
 
 def _watch(folder: Path, collector: Collector, rescan: float = 30) -> SettledFiles:
-    watcher = SettledFiles(folder, collector.on_ready, collector.on_gone, accept=lambda p: p.suffix == ".txt",
-                           settle=0.3, rescan=rescan)  # fmt: skip
+    watcher = SettledFiles(
+        folder,
+        collector.on_ready,
+        collector.on_gone,
+        accept=lambda p: p.suffix == ".txt",
+        settle=0.3,
+        rescan=rescan,
+    )
     watcher.start()
     return watcher
 
@@ -38,7 +44,9 @@ def test_a_slow_writer_is_read_once_and_whole(tmp_path: Path) -> None:
                 time.sleep(0.5)  # pauses longer than the settle time, file still open
         wait_until(lambda: collector.ready, 5)
         time.sleep(1)
-        assert collector.ready == [(tmp_path / "slow.txt", b"".join(f"part {i}. ".encode() for i in range(6)))]
+        assert collector.ready == [
+            (tmp_path / "slow.txt", b"".join(f"part {i}. ".encode() for i in range(6)))
+        ]
     finally:
         watcher.stop()
 
@@ -68,7 +76,9 @@ def test_files_present_at_start_and_missed_events_are_found_by_scans(tmp_path: P
         watcher._observer.join()
         (tmp_path / "missed.txt").write_text("no event for me")
         wait_until(lambda: any(path.name == "missed.txt" for path, _ in collector.ready), 5)
-        assert collector.ready[0][0].name == "early.txt"  # rescans report present files again: callers are idempotent
+        assert (
+            collector.ready[0][0].name == "early.txt"
+        )  # rescans report present files again: callers are idempotent
     finally:
         watcher.stop()
 

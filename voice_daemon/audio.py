@@ -108,7 +108,8 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndar
     import torchaudio.functional
 
     tensor = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    return torchaudio.functional.resample(tensor, source_rate, target_rate).numpy()
+    resampled: np.ndarray = torchaudio.functional.resample(tensor, source_rate, target_rate).numpy()
+    return resampled
 
 
 def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
@@ -126,7 +127,8 @@ def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
 
 def pcm16(samples: np.ndarray) -> bytes:
     """``samples`` (float, -1 to 1) as 16-bit little-endian PCM, clipped."""
-    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    clipped: np.ndarray = np.clip(samples, -1.0, 1.0)
+    return (clipped * 32767).astype("<i2").tobytes()
 
 
 def tee(chunks: Iterable[np.ndarray], kept: list[np.ndarray]) -> Iterator[np.ndarray]:
@@ -147,7 +149,8 @@ def frame_levels(samples: np.ndarray, rate: int) -> np.ndarray:
     if len(samples) < width:
         samples = np.pad(samples, (0, width - len(samples)))
     frames = np.lib.stride_tricks.sliding_window_view(samples, width)[::hop]
-    return 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-12)
+    power: np.ndarray = np.mean(np.square(frames, dtype=np.float64), axis=1)
+    return 10 * np.log10(power + 1e-12)
 
 
 def with_hangover(active: np.ndarray) -> np.ndarray:

@@ -25,14 +25,16 @@ class Notifier:
 
     def send(self, **fields: str | int) -> None:
         """Send ``KEY=value`` lines, e.g. ``send(READY=1, STATUS="ready")``."""
-        if self._socket is None:
+        if self._socket is None or self._address is None:
             return
         message = "\n".join(f"{key}={value}" for key, value in fields.items())
         try:
             self._socket.sendto(message.encode(), self._address)
         except OSError as exc:
             if not self._failing:
-                log.warning("sd_notify to %s failed: %s (not repeated until it works again)", self._address, exc)
+                log.warning(
+                    "sd_notify to %s failed: %s (not repeated until it works again)", self._address, exc
+                )
             self._failing = True
         else:
             if self._failing:

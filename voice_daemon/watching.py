@@ -42,9 +42,16 @@ class SettledFiles:
     """Reports complete files under ``directory`` to ``on_ready`` and vanished ones to ``on_gone``."""
 
     def __init__(
-        self, directory: Path, on_ready: Callable[[Path], None], on_gone: Callable[[Path], None] | None = None,
-        *, accept: Callable[[Path], bool], settle: float = 0.5, rescan: float = 30, recursive: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        directory: Path,
+        on_ready: Callable[[Path], None],
+        on_gone: Callable[[Path], None] | None = None,
+        *,
+        accept: Callable[[Path], bool],
+        settle: float = 0.5,
+        rescan: float = 30,
+        recursive: bool = False,
+    ) -> None:
         self.directory = directory
         self.on_ready = on_ready
         self.on_gone = on_gone

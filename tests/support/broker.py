@@ -78,8 +78,11 @@ class Listener:
     def __init__(self, broker: Broker, topics: list[str], client_id: str | None = None) -> None:
         self.messages: list[Message] = []
         self._lock = threading.Lock()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{time.monotonic_ns()}",
-                                  protocol=paho.MQTTv5)  # fmt: skip
+        self.client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"test-{time.monotonic_ns()}",
+            protocol=paho.MQTTv5,
+        )
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe([(topic, 1) for topic in topics])
         self.client.reconnect_delay_set(0.2, 1)
@@ -91,7 +94,9 @@ class Listener:
 
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         with self._lock:
-            self.messages.append(Message(message.topic, message.payload, bool(message.retain), time.monotonic()))
+            self.messages.append(
+                Message(message.topic, message.payload, bool(message.retain), time.monotonic())
+            )
 
     def publish(self, topic: str, payload: str | bytes | dict, qos: int = 1, retain: bool = False) -> None:
         data = json.dumps(payload) if isinstance(payload, dict) else payload

@@ -39,8 +39,11 @@ class DaemonProcess:
     def wait_ready(self, timeout: float = 120) -> float:
         """Seconds until READY=1 arrived; fails if the process died first."""
         started = time.monotonic()
-        wait_until(lambda: self.notify.seen("READY", "1") or self.process.poll() is not None, timeout,
-                   lambda: f"no READY=1 within {timeout} s; log:\n{self.log()}")  # fmt: skip
+        wait_until(
+            lambda: self.notify.seen("READY", "1") or self.process.poll() is not None,
+            timeout,
+            lambda: f"no READY=1 within {timeout} s; log:\n{self.log()}",
+        )
         assert self.process.poll() is None, f"daemon exited with {self.process.returncode}:\n{self.log()}"
         return self.notify.seen("READY", "1")[0] - started
 

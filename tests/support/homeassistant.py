@@ -72,43 +72,94 @@ automation:
         data:
           topic: test/entities
           payload: >-
-            {{% set ns = namespace(found=[]) %}}{{% for s in states if s.entity_id.split('.')[1].startswith('{node}_') %}}{{% set ns.found = ns.found + [[s.entity_id, s.state]] %}}{{% endfor %}}{{{{ ns.found | tojson }}}}
+            {{% set ns = namespace(found=[]) %}}
+            {{%- for s in states if s.entity_id.split('.')[1].startswith('{node}_') %}}
+            {{%- set ns.found = ns.found + [[s.entity_id, s.state]] %}}
+            {{%- endfor %}}
+            {{{{- ns.found | tojson }}}}
 """
 
 
 def _entry(domain: str, entry_id: str, title: str, data: dict, options: dict, minor_version: int) -> dict:
     return {
-        "created_at": "2025-01-01T00:00:00+00:00", "modified_at": "2025-01-01T00:00:00+00:00",
-        "data": data, "disabled_by": None, "discovery_keys": {}, "domain": domain, "entry_id": entry_id,
-        "minor_version": minor_version, "version": 1, "options": options, "pref_disable_new_entities": False,
-        "pref_disable_polling": False, "source": "user", "subentries": [], "title": title, "unique_id": None,
-    }  # fmt: skip
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "modified_at": "2025-01-01T00:00:00+00:00",
+        "data": data,
+        "disabled_by": None,
+        "discovery_keys": {},
+        "domain": domain,
+        "entry_id": entry_id,
+        "minor_version": minor_version,
+        "version": 1,
+        "options": options,
+        "pref_disable_new_entities": False,
+        "pref_disable_polling": False,
+        "source": "user",
+        "subentries": [],
+        "title": title,
+        "unique_id": None,
+    }
 
 
 def _config_entries(broker: Broker | None, wyoming_port: int | None) -> dict:
     entries = []
     if broker is not None:
-        entries.append(_entry("mqtt", "01JVOICEDAEMONTESTMQTT0000", "test broker",
-                              {"broker": "127.0.0.1", "port": broker.port},
-                              {"discovery": True, "discovery_prefix": "homeassistant"}, 2))  # fmt: skip
+        entries.append(
+            _entry(
+                "mqtt",
+                "01JVOICEDAEMONTESTMQTT0000",
+                "test broker",
+                {"broker": "127.0.0.1", "port": broker.port},
+                {"discovery": True, "discovery_prefix": "homeassistant"},
+                2,
+            )
+        )
     if wyoming_port is not None:
-        entries.append(_entry("wyoming", "01JVOICEDAEMONTESTWYOMING0", "voice-daemon",
-                              {"host": "127.0.0.1", "port": wyoming_port}, {}, 1))  # fmt: skip
+        entries.append(
+            _entry(
+                "wyoming",
+                "01JVOICEDAEMONTESTWYOMING0",
+                "voice-daemon",
+                {"host": "127.0.0.1", "port": wyoming_port},
+                {},
+                1,
+            )
+        )
     return {"version": 1, "minor_version": 5, "key": "core.config_entries", "data": {"entries": entries}}
 
 
 def _auth(token_id: str, jwt_key: str) -> dict:
     """An owner (no password: the token is the only way in) with one long-lived access token."""
-    groups = [{"id": f"system-{name}", "name": title} for name, title in
-              (("admin", "Administrators"), ("users", "Users"), ("read-only", "Read Only"))]  # fmt: skip
-    user = {"id": "voicedaemontestowner", "group_ids": ["system-admin"], "is_owner": True, "is_active": True,
-            "name": "test", "system_generated": False, "local_only": False}  # fmt: skip
+    groups = [
+        {"id": f"system-{name}", "name": title}
+        for name, title in (("admin", "Administrators"), ("users", "Users"), ("read-only", "Read Only"))
+    ]
+    user = {
+        "id": "voicedaemontestowner",
+        "group_ids": ["system-admin"],
+        "is_owner": True,
+        "is_active": True,
+        "name": "test",
+        "system_generated": False,
+        "local_only": False,
+    }
     token = {
-        "id": token_id, "user_id": user["id"], "client_id": None, "client_name": "voice-daemon tests",
-        "client_icon": None, "token_type": "long_lived_access_token", "created_at": "2025-01-01T00:00:00+00:00",
-        "access_token_expiration": 315360000.0, "token": secrets.token_hex(64), "jwt_key": jwt_key,
-        "last_used_at": None, "last_used_ip": None, "expire_at": None, "credential_id": None, "version": VERSION,
-    }  # fmt: skip
+        "id": token_id,
+        "user_id": user["id"],
+        "client_id": None,
+        "client_name": "voice-daemon tests",
+        "client_icon": None,
+        "token_type": "long_lived_access_token",
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "access_token_expiration": 315360000.0,
+        "token": secrets.token_hex(64),
+        "jwt_key": jwt_key,
+        "last_used_at": None,
+        "last_used_ip": None,
+        "expire_at": None,
+        "credential_id": None,
+        "version": VERSION,
+    }
     data = {"users": [user], "groups": groups, "credentials": [], "refresh_tokens": [token]}
     return {"version": 1, "minor_version": 1, "key": "auth", "data": data}
 
@@ -130,8 +181,9 @@ class HomeAssistant:
     """``hass -c CONFIG_DIR`` as a subprocess, talking to ``broker`` (entities of device ``node``) and/or
     to the daemon's Wyoming server on ``wyoming_port``; its HTTP API on :attr:`url`."""
 
-    def __init__(self, root: Path, broker: Broker | None, node: str = "", wyoming_port: int | None = None
-                 ) -> None:  # fmt: skip
+    def __init__(
+        self, root: Path, broker: Broker | None, node: str = "", wyoming_port: int | None = None
+    ) -> None:
         self.root = root
         storage = root / ".storage"
         storage.mkdir(parents=True, exist_ok=True)
@@ -152,8 +204,11 @@ class HomeAssistant:
 
     def start(self) -> HomeAssistant:
         with self.log.open("wb") as out:
-            self.process = subprocess.Popen([str(VENV / "bin" / "hass"), "-c", str(self.root), "--skip-pip"],
-                                            stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+            self.process = subprocess.Popen(
+                [str(VENV / "bin" / "hass"), "-c", str(self.root), "--skip-pip"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     def log_tail(self) -> str:

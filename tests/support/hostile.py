@@ -55,24 +55,51 @@ def _raw(name: str, payload: bytes, reason: str, request_id: str | None = None) 
     return Hostile(name, payload, request_id, reason)
 
 
-# fmt: off
 NAMED: list[Hostile] = [
     # issue 15, defect 1: nesting deeper than the JSON decoder's recursion limit (within the size limit)
-    _raw("deep-object", b'{"id": "deep-object", "text": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001,
-         "nested too deeply"),
+    _raw(
+        "deep-object",
+        b'{"id": "deep-object", "text": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001,
+        "nested too deeply",
+    ),
     _raw("deep-array", b"[" * 10000 + b"]" * 10000, "nested too deeply"),
-    _raw("deep-value", b'{"id": "deep-value", "text": "hi", "volume": ' + b"[" * 3000 + b"]" * 3000 + b"}",
-         "nested too deeply"),
+    _raw(
+        "deep-value",
+        b'{"id": "deep-value", "text": "hi", "volume": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+        "nested too deeply",
+    ),
     _request("nested-500", "volume", text="hi", volume=json.loads("[" * 500 + "]" * 500)),
     # defect 2: JSON escapes that make lone surrogates, in every kind of field
-    _raw("surrogate", b'{"text": "hello \\ud800 there", "id": "surrogate"}', "lone UTF-16 surrogate", "surrogate"),
-    _raw("surrogate-low", b'{"text": "\\udfff", "id": "surrogate-low"}', "lone UTF-16 surrogate", "surrogate-low"),
-    _raw("surrogate-key", b'{"text": "hi", "id": "surrogate-key", "\\ud800": 1}', "lone UTF-16 surrogate",
-         "surrogate-key"),
-    _raw("surrogate-voice", b'{"text": "hi", "id": "surrogate-voice", "voice": "\\ud83d"}', "surrogate",
-         "surrogate-voice"),
-    _raw("surrogate-language", b'{"text": "hi", "id": "surrogate-language", "language": "e\\udc00"}', "surrogate",
-         "surrogate-language"),
+    _raw(
+        "surrogate",
+        b'{"text": "hello \\ud800 there", "id": "surrogate"}',
+        "lone UTF-16 surrogate",
+        "surrogate",
+    ),
+    _raw(
+        "surrogate-low",
+        b'{"text": "\\udfff", "id": "surrogate-low"}',
+        "lone UTF-16 surrogate",
+        "surrogate-low",
+    ),
+    _raw(
+        "surrogate-key",
+        b'{"text": "hi", "id": "surrogate-key", "\\ud800": 1}',
+        "lone UTF-16 surrogate",
+        "surrogate-key",
+    ),
+    _raw(
+        "surrogate-voice",
+        b'{"text": "hi", "id": "surrogate-voice", "voice": "\\ud83d"}',
+        "surrogate",
+        "surrogate-voice",
+    ),
+    _raw(
+        "surrogate-language",
+        b'{"text": "hi", "id": "surrogate-language", "language": "e\\udc00"}',
+        "surrogate",
+        "surrogate-language",
+    ),
     _raw("surrogate-id", b'{"text": "hi", "id": "x\\ud800"}', "id"),
     _raw("cesu-8", '{"text": "\ud800", "id": "cesu"}'.encode("utf-8", "surrogatepass"), "not UTF-8"),
     # defect 7: what is not an object
@@ -90,7 +117,12 @@ NAMED: list[Hostile] = [
     _raw("trailing", b'{"id": "trailing", "text": "hi"} and more', "not valid JSON"),
     _raw("not-utf8", b"\xff\xfe\x00h\x00i", "not UTF-8"),
     _raw("not-utf8-json", b'{"id": "x", "text": "caf\xe9"}', "not UTF-8"),
-    _raw("nul-bytes", b'{"id": "nul-bytes", "text": "a\\u0000b", "voice": "ghost"}', "unknown voice", "nul-bytes"),
+    _raw(
+        "nul-bytes",
+        b'{"id": "nul-bytes", "text": "a\\u0000b", "voice": "ghost"}',
+        "unknown voice",
+        "nul-bytes",
+    ),
     _raw("empty", b"", "text is empty"),
     _raw("blank", b" \n\t ", "text is empty"),
     _raw("bom-only", b"\xef\xbb\xbf", "text is empty"),
@@ -117,15 +149,26 @@ NAMED: list[Hostile] = [
     _raw("id-number", b'{"id": 5, "text": "hi"}', "id"),
     _raw("id-path", b'{"id": "../../etc/passwd", "text": "hi"}', "id"),
     _raw("id-huge", b'{"id": "' + b"i" * 50_000 + b'", "text": "hi"}', "id"),
-    _raw("oversized", json.dumps({"id": "oversized", "text": "hi", "pad": "p" * MAX_PAYLOAD}).encode(),
-         f"the maximum is {MAX_PAYLOAD}", "oversized"),
+    _raw(
+        "oversized",
+        json.dumps({"id": "oversized", "text": "hi", "pad": "p" * MAX_PAYLOAD}).encode(),
+        f"the maximum is {MAX_PAYLOAD}",
+        "oversized",
+    ),
 ]
-# fmt: on
 
 _POISONS: list[tuple[str, object]] = [  # each makes any request it is put into a refusal
-    ("voice", "ghost"), ("language", "xx"), ("priority", "later"), ("volume", 2), ("text", ""), ("text", 3),
-    ("unknown", 1), ("output", "speakers"), ("voice", "a/b"), ("text", "\ud800"),
-]  # fmt: skip
+    ("voice", "ghost"),
+    ("language", "xx"),
+    ("priority", "later"),
+    ("volume", 2),
+    ("text", ""),
+    ("text", 3),
+    ("unknown", 1),
+    ("output", "speakers"),
+    ("voice", "a/b"),
+    ("text", "\ud800"),
+]
 _FIELDS = [
     "text",
     "voice",

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voice_daemon.cli.common import EXIT_OK, settings_of
-from voice_daemon.errors import RequestError
+from voice_daemon.errors import ConfigError, RequestError
 
 if TYPE_CHECKING:
     from voice_daemon.audio import Clip
+    from voice_daemon.quality.asr import Hearing
+    from voice_daemon.quality.ratings import RatingStore
+    from voice_daemon.settings import QualitySettings, Settings
 
 
 def register(commands: Any) -> None:
@@ -94,8 +97,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
         return EXIT_OK
     for component in report.components:
-        print(f"{component.name:11} {component.value:>9} {component.unit:9} score {component.score:.2f}"
-              + (f"  {component.reason}" if component.reason else ""))  # fmt: skip
+        print(
+            f"{component.name:11} {component.value:>9} {component.unit:9} score {component.score:.2f}"
+            + (f"  {component.reason}" if component.reason else "")
+        )
     if hearing is not None:
         print(f"transcript: {hearing.transcript}")
         print(f"word error rate: {hearing.word_error:.3f}")
@@ -104,9 +109,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _hear(quality: Any, take: Clip, text: str, language: str) -> Any:
+def _hear(quality: QualitySettings, take: Clip, text: str, language: str) -> Hearing | None:
     """What the recogniser of ``quality.asr_model`` hears in ``take``; None (and a note) if it cannot."""
-    from voice_daemon.errors import ConfigError
     from voice_daemon.quality.asr import Recognizer
 
     recognizer = Recognizer(quality.asr_model, quality.asr_download)
@@ -120,7 +124,7 @@ def _hear(quality: Any, take: Clip, text: str, language: str) -> Any:
         return None
 
 
-def voice_clips(settings: Any, name_or_file: str) -> list[Clip]:
+def voice_clips(settings: Settings, name_or_file: str) -> list[Clip]:
     """The clips of a voice name in ``paths.voices`` (all usable ones), or of one reference file."""
     from voice_daemon.audio import decode
     from voice_daemon.voices.latents import LatentsCache
@@ -133,11 +137,19 @@ def voice_clips(settings: Any, name_or_file: str) -> list[Clip]:
     return [decode(path) for path in registry.get(name_or_file).usable]
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _ratings(settings: Settings, path: Path | None = None) -> RatingStore:
+    """The ratings database ``path``, else ``quality.ratings_db`` (which loading the settings fills in)."""
     from voice_daemon.quality.ratings import RatingStore
 
+    database = path or settings.quality.ratings_db
+    if database is None:
+        raise ConfigError("quality.ratings_db is not set")
+    return RatingStore(database)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    store = RatingStore(args.db or settings.quality.ratings_db)
+    store = _ratings(settings, args.db)
     if args.add:
         return _add_takes(settings, store, args)
     if args.export:
@@ -150,9 +162,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from voice_daemon.quality.asr import Recognizer
 
         recognizer = Recognizer(quality.asr_model, quality.asr_download)
-    server = ListeningServer(store, args.host or quality.eval_host,
-                             quality.eval_port if args.port is None else args.port,
-                             recognizer, settings.synthesis.language)  # fmt: skip
+    server = ListeningServer(
+        store,
+        args.host or quality.eval_host,
+        quality.eval_port if args.port is None else args.port,
+        recognizer,
+        settings.synthesis.language,
+    )
     print(f"listening test on {server.url} (ratings in {store.path}); Ctrl-C stops", flush=True)
     try:
         server.serve_forever()
@@ -161,7 +177,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_takes(settings: Any, store: Any, args: argparse.Namespace) -> int:
+def _add_takes(settings: Settings, store: RatingStore, args: argparse.Namespace) -> int:
     from voice_daemon.audio import decode
     from voice_daemon.quality.score import score_take
     from voice_daemon.quality.similarity import embed_voice
@@ -177,7 +193,7 @@ def _add_takes(settings: Any, store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _export(store: Any, path: Path) -> int:
+def _export(store: RatingStore, path: Path) -> int:
     from voice_daemon.quality.report import plot, summarise
 
     rows = store.export_csv(path)
@@ -190,7 +206,6 @@ def _export(store: Any, path: Path) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from voice_daemon.api import VoiceCloning
-    from voice_daemon.quality.ratings import RatingStore
     from voice_daemon.quality.tuning import DEFAULT_TEXTS, Tuner, write_settings
     from voice_daemon.synthesis.text import normalize_language
     from voice_daemon.voices.registry import VoiceRegistry
@@ -207,7 +222,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     registry.refresh(args.voice)
     voice = registry.get(args.voice)
     texts = [cloning.spoken(text, language) for text in args.text or DEFAULT_TEXTS]
-    tuner = Tuner(cloning.engine, registry, settings.sampling, RatingStore(settings.quality.ratings_db))
+    tuner = Tuner(cloning.engine, registry, settings.sampling, _ratings(settings))
     results = tuner.run(voice, texts, language, args.candidates, args.seed)
     for result in results:
         human = "" if result.human is None else f" (human {result.human:.2f})"

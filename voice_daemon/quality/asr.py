@@ -102,7 +102,7 @@ class Recognizer:
                     cpu_threads=self._threads,
                     local_files_only=not self._allow_download,
                 )
-            except Exception as exc:  # noqa: BLE001 - huggingface_hub and ctranslate2 raise many kinds
+            except Exception as exc:  # huggingface_hub and ctranslate2 raise many kinds
                 raise ConfigError(
                     f"cannot load the speech-recognition model {self.model_name!r} ({type(exc).__name__}: "
                     f"{exc}); give quality.asr_model a folder of a faster-whisper model, or set "

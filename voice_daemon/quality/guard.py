@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class QualityGuard:
 
     def __init__(self, settings: QualitySettings) -> None:
         self.settings = settings
-        self._voices: dict[tuple, np.ndarray] = {}
+        self._voices: dict[tuple[Path, ...], np.ndarray] = {}
         self.recognizer = Recognizer(settings.asr_model, settings.asr_download) if settings.asr else None
 
     def warm_up(self) -> None:
@@ -45,9 +46,15 @@ class QualityGuard:
             self.recognizer.load()
 
     def render(
-        self, take: Take, voice: Voice, text: str, language: str, speed: float, label: str = "",
+        self,
+        take: Take,
+        voice: Voice,
+        text: str,
+        language: str,
+        speed: float,
+        label: str = "",
         cancel: threading.Event | None = None,
-    ) -> Rendering:  # fmt: skip
+    ) -> Rendering:
         """Make takes of ``text`` until one scores ``min_score``; the best, with its score as a fact.
 
         ``label`` (the request id) names the takes in the log.
@@ -69,8 +76,14 @@ class QualityGuard:
                 break
             seed = random.randrange(2**31)
             if attempt <= self.settings.max_retries:
-                log.info("request %s: take %d scored %s, below %.2f: new take with seed %d", label, attempt,
-                         report.summary(), self.settings.min_score, seed)  # fmt: skip
+                log.info(
+                    "request %s: take %d scored %s, below %.2f: new take with seed %d",
+                    label,
+                    attempt,
+                    report.summary(),
+                    self.settings.min_score,
+                    seed,
+                )
         if best is None:
             return Rendering(iter(()))
         report, audio = best
@@ -106,9 +119,11 @@ class QualityGuard:
         return self._voices[clips]
 
 
-def _listen(recognizer: Recognizer, clip: Clip, text: str, language: str, heard: list) -> None:
+def _listen(
+    recognizer: Recognizer, clip: Clip, text: str, language: str, heard: list[Hearing | BaseException]
+) -> None:
     """Thread body: append what ``recognizer`` hears in ``clip`` (or the exception) to ``heard``."""
     try:
         heard.append(recognizer.hear(clip, text, language))
-    except BaseException as exc:  # noqa: BLE001 - handed to the guard's thread, which raises it
+    except BaseException as exc:  # handed to the guard's thread, which raises it
         heard.append(exc)

@@ -16,7 +16,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from voice_daemon.audio import decode
 from voice_daemon.errors import RequestError
@@ -58,7 +58,8 @@ class ListeningServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        # typeshed's address type covers every socket family; this server's is (host, port)
+        host, port = cast("tuple[str, int]", self._server.server_address[:2])
         return f"http://{host}:{port}/"
 
     def serve_forever(self) -> None:
@@ -96,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
     page: bytes
     transcripts: Transcripts
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         if self.path in ("/", "/index.html"):
             self._send(HTTPStatus.OK, self.page, "text/html; charset=utf-8")
         elif self.path == "/api/task":
@@ -112,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {self.path}"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:  # http.server's naming
         try:
             body = self._body()
             if self.path == "/api/mos":
@@ -150,5 +151,5 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:  # the base class's name
         log.debug("%s " + format, self.address_string(), *args)

@@ -31,8 +31,8 @@ CREATE TABLE IF NOT EXISTS mos (
     id INTEGER PRIMARY KEY, take TEXT NOT NULL REFERENCES takes(id),
     rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5), at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS ab (
-    id INTEGER PRIMARY KEY, take_a TEXT NOT NULL REFERENCES takes(id), take_b TEXT NOT NULL REFERENCES takes(id),
-    preferred TEXT REFERENCES takes(id), at REAL NOT NULL);
+    id INTEGER PRIMARY KEY, take_a TEXT NOT NULL REFERENCES takes(id),
+    take_b TEXT NOT NULL REFERENCES takes(id), preferred TEXT REFERENCES takes(id), at REAL NOT NULL);
 """
 
 
@@ -74,16 +74,33 @@ class RatingStore:
         finally:
             connection.close()
 
-    def add_take(self, audio: Clip, voice: str, text: str, settings: dict[str, Any] | None = None,
-                 score: float | None = None, source: str = "cli") -> str:  # fmt: skip
+    def add_take(
+        self,
+        audio: Clip,
+        voice: str,
+        text: str,
+        settings: dict[str, Any] | None = None,
+        score: float | None = None,
+        source: str = "cli",
+    ) -> str:
         """Store ``audio`` as a WAV file and record the take; returns its new id."""
         take_id = secrets.token_hex(8)
         write_wav_atomic(self.audio_file(take_id), audio.samples, audio.sample_rate)
         settings = settings or {}
         with self._db() as db:
-            db.execute("INSERT INTO takes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (take_id, voice, text, json.dumps(settings), settings_key(settings), score, source,
-                        time.time()))  # fmt: skip
+            db.execute(
+                "INSERT INTO takes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    take_id,
+                    voice,
+                    text,
+                    json.dumps(settings),
+                    settings_key(settings),
+                    score,
+                    source,
+                    time.time(),
+                ),
+            )
         return take_id
 
     def audio_file(self, take_id: str) -> Path:
@@ -104,8 +121,8 @@ class RatingStore:
             )
             return [_take(row) for row in rows]
 
-    def rate(self, take_id: str, rating: int) -> None:
-        """Record a MOS rating (1-5) of ``take_id``."""
+    def rate(self, take_id: str, rating: object) -> None:
+        """Record a MOS rating (1-5) of ``take_id``; anything else (as a client sent it) is refused."""
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             raise RequestError(f"a rating is a whole number from 1 to 5, not {rating!r}")
         self.take(take_id)
@@ -120,8 +137,10 @@ class RatingStore:
         if (first.voice, first.text) != (second.voice, second.text):
             raise RequestError("an A/B comparison needs two takes of the same voice and text")
         with self._db() as db:
-            db.execute("INSERT INTO ab (take_a, take_b, preferred, at) VALUES (?, ?, ?, ?)",
-                       (take_a, take_b, preferred, time.time()))  # fmt: skip
+            db.execute(
+                "INSERT INTO ab (take_a, take_b, preferred, at) VALUES (?, ?, ?, ?)",
+                (take_a, take_b, preferred, time.time()),
+            )
 
     def next_task(self, rng: random.Random | None = None) -> dict[str, Any]:
         """A blind task: rate a least-rated take, or compare a least-compared pair of takes.
@@ -132,8 +151,10 @@ class RatingStore:
         """
         rng = rng or random.Random()
         with self._db() as db:
-            takes = db.execute("SELECT t.id, t.voice, t.text, COUNT(m.id) AS n FROM takes t "
-                               "LEFT JOIN mos m ON m.take = t.id GROUP BY t.id").fetchall()  # fmt: skip
+            takes = db.execute(
+                "SELECT t.id, t.voice, t.text, COUNT(m.id) AS n FROM takes t "
+                "LEFT JOIN mos m ON m.take = t.id GROUP BY t.id"
+            ).fetchall()
             compared = db.execute("SELECT take_a, take_b FROM ab").fetchall()
         if not takes:
             return {"kind": "none"}
@@ -160,9 +181,11 @@ class RatingStore:
                 "NULL AS preferred, t.score, t.settings FROM mos m JOIN takes t ON t.id = m.take"
             )
             rows = [dict(row) for row in mos]
-            ab = db.execute("SELECT 'ab' AS kind, a.at, t.voice, t.text, a.take_a AS take, NULL AS rating, "
-                            "a.take_b AS other, a.preferred, t.score, t.settings FROM ab a JOIN takes t "
-                            "ON t.id = a.take_a")  # fmt: skip
+            ab = db.execute(
+                "SELECT 'ab' AS kind, a.at, t.voice, t.text, a.take_a AS take, NULL AS rating, "
+                "a.take_b AS other, a.preferred, t.score, t.settings FROM ab a JOIN takes t "
+                "ON t.id = a.take_a"
+            )
             rows += [dict(row) for row in ab]
         return sorted(rows, key=lambda row: row["at"])
 
@@ -180,10 +203,16 @@ class RatingStore:
     def human_scores(self, voice: str) -> dict[str, float]:
         """Per settings key of ``voice``: human judgement from 0 to 1 (MOS and A/B wins, averaged)."""
         with self._db() as db:
-            mos = db.execute("SELECT t.settings_key AS k, AVG(m.rating) AS v FROM mos m JOIN takes t "
-                             "ON t.id = m.take WHERE t.voice = ? GROUP BY k", (voice,)).fetchall()  # fmt: skip
-            ab = db.execute("SELECT a.take_a, a.take_b, a.preferred FROM ab a JOIN takes t ON t.id = a.take_a "
-                            "WHERE t.voice = ?", (voice,)).fetchall()  # fmt: skip
+            mos = db.execute(
+                "SELECT t.settings_key AS k, AVG(m.rating) AS v FROM mos m JOIN takes t "
+                "ON t.id = m.take WHERE t.voice = ? GROUP BY k",
+                (voice,),
+            ).fetchall()
+            ab = db.execute(
+                "SELECT a.take_a, a.take_b, a.preferred FROM ab a JOIN takes t ON t.id = a.take_a "
+                "WHERE t.voice = ?",
+                (voice,),
+            ).fetchall()
         parts: dict[str, list[float]] = {row["k"]: [(row["v"] - 1) / 4] for row in mos}
         wins: dict[str, list[float]] = {}
         for row in ab:

@@ -30,7 +30,9 @@ class VoiceSummary:
         mos = "no MOS ratings"
         if self.ratings:
             mos = f"MOS {self.mos:.2f} ± {np.std(self.ratings):.2f} ({len(self.ratings)} ratings)"
-        score = f"score {np.mean(self.scores):.2f} ({len(self.scores)} scored)" if self.scores else "no scores"
+        score = (
+            f"score {np.mean(self.scores):.2f} ({len(self.scores)} scored)" if self.scores else "no scores"
+        )
         ab = f"A/B {self.ab_decided} decided, {self.ab_ties} ties"
         return f"{self.voice:20} {self.takes:4} takes  {mos}; {score}; {ab}"
 
@@ -43,11 +45,16 @@ def summarise(store: RatingStore) -> list[VoiceSummary]:
         takes = store.takes(voice)
         mine = [row for row in ratings if row["voice"] == voice]
         ab = [row for row in mine if row["kind"] == "ab"]
-        summaries.append(VoiceSummary(
-            voice, len(takes), [row["rating"] for row in mine if row["kind"] == "mos"],
-            [take.score for take in takes if take.score is not None],
-            sum(row["preferred"] is not None for row in ab), sum(row["preferred"] is None for row in ab),
-        ))  # fmt: skip
+        summaries.append(
+            VoiceSummary(
+                voice,
+                len(takes),
+                [row["rating"] for row in mine if row["kind"] == "mos"],
+                [take.score for take in takes if take.score is not None],
+                sum(row["preferred"] is not None for row in ab),
+                sum(row["preferred"] is None for row in ab),
+            )
+        )
     return summaries
 
 

@@ -77,8 +77,12 @@ class QualityReport:
 
     def to_dict(self) -> dict[str, Any]:
         heard = {} if self.hearing is None else {"transcript": self.hearing.transcript}
-        return {"score": self.score, "reasons": self.reasons, **heard,
-                "components": {c.name: c.to_dict() for c in self.components}}  # fmt: skip
+        return {
+            "score": self.score,
+            "reasons": self.reasons,
+            **heard,
+            "components": {c.name: c.to_dict() for c in self.components},
+        }
 
     def with_hearing(self, hearing: Hearing, text: str, max_word_error: float) -> QualityReport:
         """This report with the word error component of what a recogniser heard in the take."""
@@ -197,8 +201,11 @@ def _duration(speech: float, text: str, language: str, speed: float) -> Componen
     expected = expected_seconds(text, language, speed)
     ratio = speech / expected if expected else 0.0
     short = ramp(speech, RATIO_BAD_SHORT * expected - DURATION_SLACK_SECONDS, RATIO_OK_SHORT * expected)
-    long = ramp(speech, RATIO_BAD_LONG * expected + 2 * DURATION_SLACK_SECONDS,
-                RATIO_OK_LONG * expected + DURATION_SLACK_SECONDS)  # fmt: skip
+    long = ramp(
+        speech,
+        RATIO_BAD_LONG * expected + 2 * DURATION_SLACK_SECONDS,
+        RATIO_OK_LONG * expected + DURATION_SLACK_SECONDS,
+    )
     figures = f"{speech:.1f} s of speech for {len(text)} characters, about {expected:.1f} s expected"
     reason = None
     if short < 1:

@@ -104,13 +104,26 @@ class Tuner:
         for index, candidate in enumerate(candidates(voice, base, count, random.Random(seed)), 1):
             scores = self._takes(voice, candidate, texts, language, reference, seed)
             result = Result(candidate, float(np.mean(scores)), human.get(settings_key(candidate.settings())))
-            log.info("candidate %d of %d: score %.3f%s %s", index, count, result.auto,
-                     "" if result.human is None else f", human {result.human:.2f}", candidate.settings())  # fmt: skip
+            log.info(
+                "candidate %d of %d: score %.3f%s %s",
+                index,
+                count,
+                result.auto,
+                "" if result.human is None else f", human {result.human:.2f}",
+                candidate.settings(),
+            )
             results.append(result)
         return sorted(results, key=lambda result: result.combined, reverse=True)
 
-    def _takes(self, voice: Voice, candidate: Candidate, texts: list[str], language: str, reference: np.ndarray,
-               seed: int) -> list[float]:  # fmt: skip
+    def _takes(
+        self,
+        voice: Voice,
+        candidate: Candidate,
+        texts: list[str],
+        language: str,
+        reference: np.ndarray,
+        seed: int,
+    ) -> list[float]:
         files = tuple(path for path in voice.usable if path.name in candidate.clips)
         latents = self.registry.latents(Voice(voice.name, files=files))
         params = self.base.model_copy(update=candidate.sampling)

@@ -46,7 +46,7 @@ class AudioCache:
         """The audio stored under ``key`` (and mark it recently used), or None."""
         path = self._path(key)
         try:
-            audio = np.load(path, allow_pickle=False)
+            audio: np.ndarray = np.load(path, allow_pickle=False)
             if audio.dtype != np.float32 or audio.ndim != 1:
                 raise ValueError(f"holds {audio.dtype} of shape {audio.shape}")
             os.utime(path)
@@ -71,7 +71,10 @@ class AudioCache:
         self._evict()
 
     def stream(self, key: str, synthesise: Callable[[], Rendering], keep: Callable[[], bool]) -> Rendering:
-        """The audio of ``key``: from the cache, else from ``synthesise()``, stored when ``keep()`` at its end."""
+        """The audio of ``key``: from the cache, else from ``synthesise()``.
+
+        Stored when ``keep()`` is true at its end.
+        """
         audio = self.get(key)
         if audio is not None:
             chunks = (audio[start : start + CHUNK_SAMPLES] for start in range(0, len(audio), CHUNK_SAMPLES))

@@ -28,10 +28,13 @@ from babel.numbers import (
     get_group_symbol,
 )
 from babel.units import format_compound_unit, format_unit
-from num2words import CONVERTER_CLASSES, num2words
+from num2words import CONVERTER_CLASSES
+from num2words import num2words as _num2words
 
 from voice_daemon.errors import RequestError
 from voice_daemon.synthesis.text import normalize_language
+
+num2words: Callable[..., str] = _num2words  # the library ships no types; it returns the words
 
 __all__ = ["COVERAGE", "FULL", "NUMBERS_ONLY", "speakable", "spoken_form"]
 
@@ -338,6 +341,8 @@ def unit_phrase(value: Decimal, words: str, unit: str, lang: str) -> str:
         )
     else:
         phrase = format_unit(value, unit, length="long", locale=_cldr(lang))
+    if phrase is None:  # babel's types allow it, its code returns a string: left as written
+        raise KeyError(unit)
     number = format_decimal(value, locale=_cldr(lang))
     if number not in phrase:
         return f"{words} {phrase}"
@@ -401,7 +406,9 @@ def _range_rule(lang: str) -> Rule:
     def replace(match: re.Match[str]) -> str:
         low = decimal_words(*_parts(match, "a_"), lang)
         unit = match.group("unit")
-        high = _amount(match, _unit_id(unit), lang, "b_") if unit else decimal_words(*_parts(match, "b_"), lang)
+        high = (
+            _amount(match, _unit_id(unit), lang, "b_") if unit else decimal_words(*_parts(match, "b_"), lang)
+        )
         return f"{low} {_RANGE_WORD[lang]} {high}"
 
     return _sub(pattern, replace)
@@ -438,11 +445,16 @@ def _money_rule(lang: str) -> Rule:
     def replace(match: re.Match[str]) -> str:
         prefix = "p_" if match.group("pre") else ""
         sign, whole, fraction = _parts(match, prefix)
-        words = money_words(sign, whole, fraction, currencies[match.group("pre") or match.group("post")], lang)
+        words = money_words(
+            sign, whole, fraction, currencies[match.group("pre") or match.group("post")], lang
+        )
         if not match.group("per"):
             return words
         unit = _unit_id(match.group("per"))  # "0,32 €/kWh": "... pro Kilowattstunde"
-        return format_compound_unit("X", denominator_unit=unit, length="long", locale=_cldr(lang)).replace("X", words)
+        per_unit = format_compound_unit("X", denominator_unit=unit, length="long", locale=_cldr(lang))
+        if per_unit is None:  # babel's types allow it, its code returns a string: left as written
+            raise KeyError(unit)
+        return per_unit.replace("X", words)
 
     return _sub(pattern, replace)
 
@@ -495,7 +507,7 @@ def _time_rule(lang: str) -> Rule:
 
     def replace(match: re.Match[str]) -> str:
         groups = match.groupdict()
-        hour = int(groups.get("hour") or groups.get("hour2") or groups.get("hour3") or groups.get("hour4"))
+        hour = int(groups.get("hour") or groups.get("hour2") or groups.get("hour3") or groups["hour4"])
         minute = int(groups.get("minute") or groups.get("minute3") or groups.get("minute4") or 0)
         meridiem = groups.get("meridiem") or groups.get("meridiem2")
         words = clock_words(hour, minute, lang, meridiem, _word_before(match))
@@ -652,7 +664,8 @@ def month_numbers(lang: str) -> dict[str, int]:
 
 
 def _month_name(month: int, lang: str) -> str:
-    return get_month_names("wide", "format", locale=_cldr(lang))[month]
+    name: str = get_month_names("wide", "format", locale=_cldr(lang))[month]
+    return name
 
 
 def date_words(day: int, month: int, year: int | None, lang: str, before: str = "") -> str:

@@ -14,14 +14,30 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import Literal
 
 from voice_daemon.errors import RequestError
 
 # Character limits of XTTS v2's tokenizer (TTS.tts.layers.xtts.tokenizer.VoiceBpeTokenizer).
 CHAR_LIMITS: dict[str, int] = {
-    "en": 250, "de": 253, "fr": 273, "es": 239, "it": 213, "pt": 203, "pl": 224, "zh-cn": 82,
-    "ar": 166, "cs": 186, "ru": 182, "nl": 251, "tr": 226, "ja": 71, "hu": 224, "ko": 95, "hi": 150,
-}  # fmt: skip
+    "en": 250,
+    "de": 253,
+    "fr": 273,
+    "es": 239,
+    "it": 213,
+    "pt": 203,
+    "pl": 224,
+    "zh-cn": 82,
+    "ar": 166,
+    "cs": 186,
+    "ru": 182,
+    "nl": 251,
+    "tr": 226,
+    "ja": 71,
+    "hu": 224,
+    "ko": 95,
+    "hi": 150,
+}
 LANGUAGES: tuple[str, ...] = tuple(sorted(CHAR_LIMITS))
 
 # A sentence ends at terminal punctuation (plus closing quotes/brackets) followed by white space;
@@ -29,16 +45,64 @@ LANGUAGES: tuple[str, ...] = tuple(sorted(CHAR_LIMITS))
 _SENTENCE_END = re.compile(r"""[.!?…؟।]+["'”’»)\]]*(?=\s|$)|[。！？]+["'”’»)\]]*""")
 _ABBREVIATION = re.compile(r"(?:^|\s)[A-Z][a-z]{0,2}\.$")
 # Abbreviations that never end a sentence (lower case; the full stop left off).
-_NEVER_LAST = frozenset({
-    "ca", "approx", "e.g", "i.e", "vs", "cf", "bzw", "z.b", "vgl", "ggf", "evtl", "inkl", "zzgl", "u.a",
-    "d.h", "env", "p.ex", "aprox", "p.ej", "ecc", "bijv", "o.a", "np", "tzw", "godz", "sig", "n.º",
-})
+_NEVER_LAST = frozenset(
+    {
+        "ca",
+        "approx",
+        "e.g",
+        "i.e",
+        "vs",
+        "cf",
+        "bzw",
+        "z.b",
+        "vgl",
+        "ggf",
+        "evtl",
+        "inkl",
+        "zzgl",
+        "u.a",
+        "d.h",
+        "env",
+        "p.ex",
+        "aprox",
+        "p.ej",
+        "ecc",
+        "bijv",
+        "o.a",
+        "np",
+        "tzw",
+        "godz",
+        "sig",
+        "n.º",
+    }
+)
 _BEFORE_FIGURE = frozenset({"no", "nr", "n", "ok"})  # "No. 5", "ok. 20" (Polish: about); "I said no." ends
 # Words after which a figure with a full stop is an ordinal ("am 24.", "im 3. Stock").
-_ORDINAL_ARTICLES = frozenset({
-    "am", "im", "vom", "zum", "zur", "beim", "der", "die", "das", "dem", "den", "des", "ab", "bis", "seit",
-    "w", "we", "od", "do", "na", "po",
-})
+_ORDINAL_ARTICLES = frozenset(
+    {
+        "am",
+        "im",
+        "vom",
+        "zum",
+        "zur",
+        "beim",
+        "der",
+        "die",
+        "das",
+        "dem",
+        "den",
+        "des",
+        "ab",
+        "bis",
+        "seit",
+        "w",
+        "we",
+        "od",
+        "do",
+        "na",
+        "po",
+    }
+)
 _UNDECIDED = frozenset({"a.m", "p.m"})  # a time marker ends a sentence only before a capital
 _CLAUSE_END = re.compile(r"(?<=[,;:，、：；،—–])\s*")
 
@@ -50,7 +114,9 @@ def normalize_language(code: str) -> str:
     canonical = "zh-cn" if base == "zh" else base
     if canonical not in CHAR_LIMITS:
         supported = ", ".join(LANGUAGES)
-        raise RequestError(f"unsupported language {code!r}: XTTS v2 speaks {supported} (a region suffix is allowed)")
+        raise RequestError(
+            f"unsupported language {code!r}: XTTS v2 speaks {supported} (a region suffix is allowed)"
+        )
     return canonical
 
 
@@ -118,7 +184,8 @@ def _month_names() -> frozenset[str]:
     """Month names (CLDR) of the languages that write ordinals with a full stop, lower case."""
     from babel.dates import get_month_names
 
-    languages, contexts = ("de", "pl", "cs", "hu", "tr", "nl", "en"), ("format", "stand-alone")
+    languages = ("de", "pl", "cs", "hu", "tr", "nl", "en")
+    contexts: tuple[Literal["format", "stand-alone"], ...] = ("format", "stand-alone")
     names = (get_month_names("wide", context, locale=lang) for lang in languages for context in contexts)
     return frozenset(name.lower() for group in names for name in group.values())
 

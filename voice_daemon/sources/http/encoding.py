@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import Literal
 
 import av
 import numpy as np
+
+# The encoders used below; naming them (not any string) tells PyAV's types the stream is audio.
+AudioCodec = Literal["libmp3lame", "libopus", "aac", "flac", "pcm_s16le"]
 
 
 @dataclass(frozen=True)
 class Format:
     container: str
-    codec: str
+    codec: AudioCodec
     media_type: str
     options: dict[str, str] = field(default_factory=dict)
 
@@ -60,15 +64,17 @@ class Encoder:
         spec = FORMATS[name]
         self.media_type = spec.media_type
         self._sink = _Sink()
-        self._container = av.open(self._sink, mode="w", format=spec.container,
-                                  options={"flush_packets": "1", **spec.options})  # fmt: skip
+        self._container = av.open(
+            self._sink, mode="w", format=spec.container, options={"flush_packets": "1", **spec.options}
+        )
         self._stream = self._container.add_stream(spec.codec, rate=sample_rate, layout="mono")
         self._rate, self._samples = sample_rate, 0
 
     def encode(self, chunk: np.ndarray) -> bytes:
         """Encode one chunk; the bytes ready so far (may be empty while an encoder fills a frame)."""
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk, dtype=np.float32).reshape(1, -1),
-                                           format="flt", layout="mono")  # fmt: skip
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(chunk, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
         frame.sample_rate, frame.pts = self._rate, self._samples
         self._samples += len(chunk)
         for packet in self._stream.encode(frame):

@@ -44,14 +44,21 @@ def parse_say(payload: bytes, limits: Limits, context: Mapping[str, str]) -> Spe
 
 def finished(context: Mapping[str, str]) -> dict[str, Any]:
     """The ``hermes/tts/sayFinished`` payload answering the request of ``context``."""
-    return {"id": context.get("hermes_id"), "siteId": context.get("site_id", "default"),
-            "sessionId": context.get("session_id") or None}  # fmt: skip
+    return {
+        "id": context.get("hermes_id"),
+        "siteId": context.get("site_id", "default"),
+        "sessionId": context.get("session_id") or None,
+    }
 
 
 def error(context: Mapping[str, str], message: str) -> dict[str, Any]:
     """The ``hermes/error/tts`` payload."""
-    return {"error": message, "context": context.get("hermes_id"), "siteId": context.get("site_id", "default"),
-            "sessionId": context.get("session_id") or None}  # fmt: skip
+    return {
+        "error": message,
+        "context": context.get("hermes_id"),
+        "siteId": context.get("site_id", "default"),
+        "sessionId": context.get("session_id") or None,
+    }
 
 
 def _object(payload: bytes) -> Any:

@@ -30,7 +30,10 @@ Value = str | Callable[[], str]  # a callable is asked for the value when it is 
 
 
 class Outbox:
-    """Publishes for one paho client; :meth:`start` it after the client, :meth:`close` it before disconnecting."""
+    """Publishes for one paho client.
+
+    :meth:`start` it after the client, :meth:`close` it before disconnecting.
+    """
 
     def __init__(self, client: paho.Client, capacity: int, window: int = 100) -> None:
         self.capacity = capacity
@@ -60,8 +63,10 @@ class Outbox:
                 self.dropped += 1
                 self._unreported += 1
                 if self._unreported == 1:
-                    log.warning("MQTT outgoing queue full (%d events): dropping events until it has room",
-                                self.capacity)  # fmt: skip
+                    log.warning(
+                        "MQTT outgoing queue full (%d events): dropping events until it has room",
+                        self.capacity,
+                    )
                 return
             self._events.append((topic, payload))
             self._changed.notify()
@@ -117,8 +122,11 @@ class Outbox:
 
     def _report_drops(self) -> None:
         if self._unreported and len(self._events) < self.capacity // 2:
-            log.warning("dropped %d MQTT event(s) while the outgoing queue was full (%d dropped since start)",
-                        self._unreported, self.dropped)  # fmt: skip
+            log.warning(
+                "dropped %d MQTT event(s) while the outgoing queue was full (%d dropped since start)",
+                self._unreported,
+                self.dropped,
+            )
             self._unreported = 0
 
     def _wait_for_room(self) -> bool:
