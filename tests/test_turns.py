@@ -122,8 +122,11 @@ def test_a_short_request_behind_a_long_one_waits_at_most_one_piece(
     assert len(np.concatenate(list(short))) == piece
     reading.join(120)
     assert fed.samples("long") - before >= piece  # the long one went on: the check below can fail
-    at_first = sum(n for rid, n in fed.log[: next(i for i, (rid, _) in enumerate(fed.log) if rid == "short")]
-                   if rid == "long")  # fmt: skip
+    at_first = sum(
+        n
+        for rid, n in fed.log[: next(i for i, (rid, _) in enumerate(fed.log) if rid == "short")]
+        if rid == "long"
+    )
     assert at_first - before <= piece, "the short request waited more than one piece of the long one"
     order = [e.id for e in events if e.final]
     assert order.index("short") < order.index("long")

@@ -61,8 +61,11 @@ class DefaultVoice:
                 with replacing(self.state_file, durable=True) as handle:
                     handle.write(f"{name}\n".encode())
             except OSError as exc:
-                log.warning("default voice %s is not kept across restarts: %s", name,
-                            storage_error(exc, self.state_file.parent, "cache folder"))  # fmt: skip
+                log.warning(
+                    "default voice %s is not kept across restarts: %s",
+                    name,
+                    storage_error(exc, self.state_file.parent, "cache folder"),
+                )
         log.info("default voice is now %s", name)
 
     def resolve(self) -> str:
@@ -73,7 +76,9 @@ class DefaultVoice:
             if note is not None and note != self._warned:
                 log.warning("%s", note)
             self._warned = note
-        return substitute_voice(self.chosen, usable) or self.chosen  # none usable: the request fails naming it
+        return (
+            substitute_voice(self.chosen, usable) or self.chosen
+        )  # none usable: the request fails naming it
 
     def note(self) -> str | None:
         """What is wrong with the default voice, for the status line and ``voice-daemon voices``."""

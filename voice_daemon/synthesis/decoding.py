@@ -112,9 +112,14 @@ class IncrementalDecoder:
 
 
 def decode_in_chunks(
-    model: Any, speaker: torch.Tensor, latents: torch.Tensor, first: int, size: int, speed: float,
+    model: Any,
+    speaker: torch.Tensor,
+    latents: torch.Tensor,
+    first: int,
+    size: int,
+    speed: float,
     context: int = CONTEXT_FRAMES,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """``latents`` decoded as ``stream_piece`` decodes them (``first`` frames, then ``size`` at a time), joined."""
     decoder = IncrementalDecoder(model, speaker, speed, context)
     cuts = [0, *range(first, len(latents), size), len(latents)]

@@ -87,7 +87,9 @@ def voice_name_of(voices_dir: Path, path: Path) -> str | None:
     return None
 
 
-def load_reference(paths: Iterable[Path], root: Path | None = None) -> tuple[list[Path], list[Clip], list[Verdict]]:
+def load_reference(
+    paths: Iterable[Path], root: Path | None = None
+) -> tuple[list[Path], list[Clip], list[Verdict]]:
     """Validate reference files; return the usable files and clips, and every verdict.
 
     Raises ReferenceRejected when no file is usable.  With ``root``, a file that resolves outside
@@ -210,7 +212,9 @@ class VoiceRegistry:
 
     def _require_engine(self) -> Engine:
         if self.engine is None:
-            raise ModelUnavailable("this voice registry has no model: it can validate voices but not condition them")
+            raise ModelUnavailable(
+                "this voice registry has no model: it can validate voices but not condition them"
+            )
         return self.engine
 
     def _entries(self) -> list[Path]:
@@ -264,9 +268,13 @@ class VoiceRegistry:
             return
         error_file.unlink(missing_ok=True)
         tuning = voice.describe_tuning()
-        log.info("voice %s ready (%d clip(s))%s%s", voice.name, len(voice.files),
-                 f"; tuned settings: {tuning}" if tuning else "",
-                 f"; {'; '.join(voice.warnings)}" if voice.warnings else "")
+        log.info(
+            "voice %s ready (%d clip(s))%s%s",
+            voice.name,
+            len(voice.files),
+            f"; tuned settings: {tuning}" if tuning else "",
+            f"; {'; '.join(voice.warnings)}" if voice.warnings else "",
+        )
 
     def _error_file(self, name: str) -> Path:
         return self.voices_dir / f"{name}{ERROR_SUFFIX}"

@@ -78,8 +78,6 @@ def remove_voice(registry: VoiceRegistry, name: str) -> None:
     log.info("voice %s removed over the API", name)
 
 
-
-
 def _exists(registry: VoiceRegistry, name: str) -> bool:
     folder = registry.voices_dir
     on_disk = (folder / name).exists() or any((folder / f"{name}{s}").exists() for s in AUDIO_SUFFIXES)
