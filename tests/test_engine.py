@@ -13,7 +13,7 @@ from voice_daemon.audio import decode
 from voice_daemon.errors import ModelUnavailable
 from voice_daemon.synthesis.engine import Engine, Randomness, check_model_dir
 from voice_daemon.synthesis.text import split_text
-from voice_daemon.synthesis.types import SAMPLE_RATE, SamplingParams
+from voice_daemon.synthesis.types import SAMPLE_RATE, Latents, SamplingParams
 
 LONG_TEXT = (
     "The washing machine in the cellar has finished its long cotton programme and the laundry is now "
@@ -55,7 +55,7 @@ def test_several_clips_are_combined(engine: Engine, corpus: Path) -> None:
     assert torch.allclose(both.speaker_embedding, expected, atol=1e-5)
 
 
-def _piece_samples(engine: Engine, latents) -> int:  # noqa: ANN001
+def _piece_samples(engine: Engine, latents: Latents) -> int:
     return len(engine.synthesize("One short sentence.", "en", latents, seed=1))
 
 

@@ -4,6 +4,7 @@ worker, cancelled ones dropped with one 'failed' event, and every stream ended w
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,10 +100,8 @@ def consume(stream: Stream) -> threading.Thread:
 
 
 def list_quietly(stream: Stream) -> None:
-    try:
+    with contextlib.suppress(VoiceDaemonError):
         list(stream)
-    except VoiceDaemonError:
-        pass
 
 
 def one_piece(running: Running) -> int:

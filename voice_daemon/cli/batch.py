@@ -38,7 +38,8 @@ class Summary:
     def report(self) -> str:
         total = self.written + self.skipped + len(self.failures)
         lines = [
-            f"{total} requests: {self.written} written, {self.skipped} already done, {len(self.failures)} failed"
+            f"{total} requests: {self.written} written, {self.skipped} already done, "
+            f"{len(self.failures)} failed"
         ]
         return "\n".join(lines + [f"  - {failure}" for failure in self.failures])
 

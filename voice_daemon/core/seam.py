@@ -88,7 +88,8 @@ class Seam:
         return stream
 
     def resolve(self, request: SpeechRequest) -> SpeechRequest:
-        """``request`` with the configured voice and language filled in; UnknownVoice if its voice is not usable."""
+        """``request`` with the configured voice and language filled in; UnknownVoice if its voice is
+        not usable."""
         return self._completed(request, output=request.output)
 
     def refuse(

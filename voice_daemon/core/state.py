@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def substitute_voice(chosen: str, usable: list[str]) -> str | None:
-    """The voice used instead of ``chosen`` when it is not among the ``usable`` ones (None: no need, or none)."""
+    """The voice used instead of ``chosen`` when it is not among the ``usable`` ones (None: no need,
+    or none)."""
     return None if chosen in usable or not usable else sorted(usable)[0]
 
 

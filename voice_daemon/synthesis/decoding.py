@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def decoder_frames(model: Any, latents: torch.Tensor, speed: float) -> torch.Ten
     """``latents`` (frames x channels) resampled to decoder frames (channels x frames), as XTTS does."""
     frames = latents.T[None]
     for scale in resampling_scales(model, speed):
-        frames = F.interpolate(frames, scale_factor=scale, mode="linear")
+        frames = functional.interpolate(frames, scale_factor=scale, mode="linear")
     return frames[0]
 
 
@@ -120,7 +120,8 @@ def decode_in_chunks(
     speed: float,
     context: int = CONTEXT_FRAMES,
 ) -> torch.Tensor:
-    """``latents`` decoded as ``stream_piece`` decodes them (``first`` frames, then ``size`` at a time), joined."""
+    """``latents`` decoded as ``stream_piece`` decodes them (``first`` frames, then ``size`` at a
+    time), joined."""
     decoder = IncrementalDecoder(model, speaker, speed, context)
     cuts = [0, *range(first, len(latents), size), len(latents)]
     chunks = []

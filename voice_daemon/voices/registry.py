@@ -147,7 +147,7 @@ class VoiceRegistry:
                 self._notify()
             self._error_file(name).unlink(missing_ok=True)
             return None
-        signature = _signature(files + [self.voices_dir / f"{name}{SETTINGS_SUFFIX}"])
+        signature = _signature([*files, self.voices_dir / f"{name}{SETTINGS_SUFFIX}"])
         with self._lock:
             previous = self._voices.get(name)
         if previous is not None and previous.signature == signature:

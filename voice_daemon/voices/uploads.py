@@ -62,7 +62,8 @@ def add_voice(registry: VoiceRegistry, name: str, clips: Sequence[Upload]) -> Vo
 
 
 def remove_voice(registry: VoiceRegistry, name: str) -> None:
-    """Delete voice ``name`` (its clips, folder, tuned settings and error note); UnknownVoice if there is none."""
+    """Delete voice ``name`` (its clips, folder, tuned settings and error note); UnknownVoice if there
+    is none."""
     folder = registry.voices_dir
     voice_name(name)
     if not _exists(registry, name):

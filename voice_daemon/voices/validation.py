@@ -44,7 +44,8 @@ MAX_SAMPLE_RATE = 192_000
 
 
 def status_of(problems: list[str], warnings: list[str]) -> str:
-    """The one status rule of a clip or a voice: ``rejected`` with a problem, else ``warning``, else ``ok``."""
+    """The one status rule of a clip or a voice: ``rejected`` with a problem, else ``warning``, else
+    ``ok``."""
     return "rejected" if problems else "warning" if warnings else "ok"
 
 
@@ -169,7 +170,8 @@ def _check_speech(verdict: Verdict, samples: np.ndarray, rate: int) -> None:
         )
     elif speech_seconds < RECOMMENDED_SPEECH_SECONDS:
         verdict.warnings.append(
-            f"short: {speech_seconds:.1f} s of speech; {RECOMMENDED_SPEECH_SECONDS:.0f} s or more clone better"
+            f"short: {speech_seconds:.1f} s of speech; {RECOMMENDED_SPEECH_SECONDS:.0f} s or more "
+            "clone better"
         )
     if snr < MIN_SNR_DB:
         verdict.problems.append(
