@@ -260,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         setup_logging(args.log_level or "WARNING")
     try:
-        return args.func(args)
+        code: int = args.func(args)  # one of the cmd_* functions
+        return code
     except (ConfigError, RequestError) as exc:
         print(f"voice-daemon: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

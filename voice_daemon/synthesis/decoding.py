@@ -54,9 +54,10 @@ def decoder_frames(model: Any, latents: torch.Tensor, speed: float) -> torch.Ten
 
 def whole_decode(model: Any, latents: torch.Tensor, speaker: torch.Tensor, speed: float) -> torch.Tensor:
     """One HiFi-GAN decode of a whole sentence's latents: the reference streaming must equal."""
-    return model.hifigan_decoder.waveform_decoder(decoder_frames(model, latents, speed), g=speaker).reshape(
-        -1
+    decoded: torch.Tensor = model.hifigan_decoder.waveform_decoder(
+        decoder_frames(model, latents, speed), g=speaker
     )
+    return decoded.reshape(-1)
 
 
 def final_outputs(final_inputs: int, scale: float) -> int:
@@ -97,7 +98,8 @@ class IncrementalDecoder:
             return torch.zeros(0)
         start = max(0, self.emitted // HOP - self.context)
         stop = frames.shape[1] if final else ready + self.context
-        audio = self.model.hifigan_decoder.waveform_decoder(frames[:, start:stop], g=self.speaker).reshape(-1)
+        decoder = self.model.hifigan_decoder.waveform_decoder
+        audio: torch.Tensor = decoder(frames[:, start:stop], g=self.speaker).reshape(-1)
         chunk = audio[self.emitted - start * HOP : (ready - start) * HOP]
         log.debug("decoded frames %d to %d of %d for %d samples", start, stop, frames.shape[1], len(chunk))
         self.emitted = ready * HOP

@@ -221,7 +221,8 @@ class Randomness:
 def _rng_state() -> tuple[Any, ...]:
     import torch
 
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    initialized = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]  # unannotated in torch
+    cuda = torch.cuda.get_rng_state_all() if initialized else None
     return torch.random.get_rng_state(), cuda
 
 

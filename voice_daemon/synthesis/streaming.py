@@ -92,7 +92,8 @@ def piece_latents(
 def _prompt(model: Any, text: str, language: str, latents: Latents) -> torch.Tensor:
     """The GPT's input embeddings: the voice's conditioning latents, then the text's tokens."""
     tokens = _tokens(model, text, language)
-    return model.gpt.compute_embeddings(latents.gpt_cond_latent.to(model.device), tokens)
+    embeddings: torch.Tensor = model.gpt.compute_embeddings(latents.gpt_cond_latent.to(model.device), tokens)
+    return embeddings
 
 
 def _generate(model: Any, prompt: torch.Tensor, params: SamplingParams) -> Iterator[Any]:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ERROR_SUFFIX = ".error.txt"
 SETTINGS_SUFFIX = ".settings.json"
+Signature = tuple[tuple[str, int, int], ...]  # (name, size, mtime) of each file
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Voice:
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     key: str | None = None  # latents cache key, when the registry knows the model
-    signature: tuple = ()  # (name, size, mtime) of every file considered: unchanged means no revalidation
+    signature: Signature = ()  # (name, size, mtime) of every file considered: unchanged means no revalidation
 
     @property
     def sampling(self) -> dict[str, Any]:
@@ -128,7 +129,8 @@ class VoiceRegistry:
 
     def scan(self) -> None:
         """(Re)validate every voice in the folder and forget voices that are gone."""
-        names = {voice_name_of(self.voices_dir, p) for p in self._entries()} - {None}
+        found = (voice_name_of(self.voices_dir, p) for p in self._entries())
+        names = {name for name in found if name is not None}
         for gone in set(self._voices) - names:
             self.refresh(gone)
         for name in sorted(names):
@@ -290,8 +292,8 @@ def _chosen_clips(usable: tuple[Path, ...], names: object, voice: str) -> tuple[
     return chosen or usable
 
 
-def _signature(paths: list[Path]) -> tuple:
-    entries = []
+def _signature(paths: list[Path]) -> Signature:
+    entries: list[tuple[str, int, int]] = []
     for path in sorted(paths):
         try:
             stat = path.stat()
