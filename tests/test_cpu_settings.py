@@ -76,10 +76,25 @@ def test_the_api_and_one_shot_commands_load_the_engine_as_the_daemon_does(
     settings = load_settings(config, model={"quantize_int8": True})
     assert VoiceCloning(settings).engine.quantized
     result = subprocess.run(
-        daemon_command("--config", str(config), "--log-level", "INFO", "say", "The door is open.", "--voice",
-                       str(reference), "--language", "en", "--out", str(home / "say.wav")),
-        env={**os.environ, "VOICE_DAEMON_MODEL__QUANTIZE_INT8": "true"}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        daemon_command(
+            "--config",
+            str(config),
+            "--log-level",
+            "INFO",
+            "say",
+            "The door is open.",
+            "--voice",
+            str(reference),
+            "--language",
+            "en",
+            "--out",
+            str(home / "say.wav"),
+        ),
+        env={**os.environ, "VOICE_DAEMON_MODEL__QUANTIZE_INT8": "true"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "int8 GPT" in result.stderr and "warm-up took" in result.stderr
 

@@ -132,11 +132,14 @@ def test_kill_9_loses_nothing_and_repeats_nothing(start_daemon: StartDaemon, hom
         assert wait_filed(home, name, 120) == "done"
     logs = first.log() + second.log()
     for name in names:
-        request_id = json.loads(next((home / "spool" / "done").glob(f"inbox-{Path(name).stem}-*.json")).read_text())[
-            "request"]["id"]  # fmt: skip
+        request_id = json.loads(
+            next((home / "spool" / "done").glob(f"inbox-{Path(name).stem}-*.json")).read_text()
+        )["request"]["id"]
         assert logs.count(f"request {request_id} done") == 1, name
         assert logs.count(f"request {request_id} queued") == 1, name
-    assert sorted(p.name for p in (home / "output").glob("*.wav")) == sorted(n.replace(".txt", ".wav") for n in names)
+    assert sorted(p.name for p in (home / "output").glob("*.wav")) == sorted(
+        n.replace(".txt", ".wav") for n in names
+    )
     assert not list((home / "inbox" / "processing").iterdir())
 
 
@@ -164,8 +167,11 @@ def test_a_burst_of_300_files_plus_50_at_start_up_are_all_processed(
     inbox = home / "inbox"
     for i in range(300):  # three times queue.max_size (100): the rest waits in the inbox
         (inbox / f"burst{i:04}.txt").write_text(f"Burst request {i}.")
-    wait_until(lambda: len(os.listdir(inbox / "done")) == 350, 600,
-               lambda: f"{len(os.listdir(inbox / 'done'))} of 350 done")  # fmt: skip
+    wait_until(
+        lambda: len(os.listdir(inbox / "done")) == 350,
+        600,
+        lambda: f"{len(os.listdir(inbox / 'done'))} of 350 done",
+    )
     assert not os.listdir(inbox / "failed")
     assert len(os.listdir(home / "output")) == 350
     assert len(os.listdir(home / "spool" / "done")) == 350
@@ -182,15 +188,23 @@ def test_a_missing_default_voice_falls_back_to_the_first_usable_one(
     drop(home, "named.json", json.dumps({"text": "Asking for it by name.", "voice": "default"}))
     assert wait_filed(home, "plain.txt") == "done" and wait_filed(home, "second.txt") == "done"
     assert wait_filed(home, "named.json") == "failed"
-    assert "unknown voice 'default' (available: guest)" in (home / "inbox" / "failed" / "named.error.txt").read_text()
-    spoken = {json.loads(path.read_text())["request"]["voice"] for path in (home / "spool" / "done").glob("*.json")}
+    assert (
+        "unknown voice 'default' (available: guest)"
+        in (home / "inbox" / "failed" / "named.error.txt").read_text()
+    )
+    spoken = {
+        json.loads(path.read_text())["request"]["voice"] for path in (home / "spool" / "done").glob("*.json")
+    }
     assert spoken == {"guest"}
     note = "the default voice 'default' is missing; requests naming no voice use 'guest'"
     warnings = [line for line in daemon.log().splitlines() if "WARNING" in line and note in line]
     assert len(warnings) == 1, warnings  # once, though every request and status line asked
-    wait_until(lambda: any(note in fields.get("STATUS", "") for _, fields in daemon.notify.messages), 10, "status")
-    listing = subprocess.run(daemon_command("--config", str(daemon.config), "voices"), capture_output=True, text=True,
-                             timeout=120)  # fmt: skip
+    wait_until(
+        lambda: any(note in fields.get("STATUS", "") for _, fields in daemon.notify.messages), 10, "status"
+    )
+    listing = subprocess.run(
+        daemon_command("--config", str(daemon.config), "voices"), capture_output=True, text=True, timeout=120
+    )
     assert note in listing.stdout
 
 

@@ -13,7 +13,7 @@ from voice_daemon.audio import decode
 from voice_daemon.errors import ModelUnavailable
 from voice_daemon.synthesis.engine import Engine, Randomness, check_model_dir
 from voice_daemon.synthesis.text import split_text
-from voice_daemon.synthesis.types import SAMPLE_RATE, SamplingParams
+from voice_daemon.synthesis.types import SAMPLE_RATE, Latents, SamplingParams
 
 LONG_TEXT = (
     "The washing machine in the cellar has finished its long cotton programme and the laundry is now "
@@ -55,11 +55,13 @@ def test_several_clips_are_combined(engine: Engine, corpus: Path) -> None:
     assert torch.allclose(both.speaker_embedding, expected, atol=1e-5)
 
 
-def _piece_samples(engine: Engine, latents) -> int:  # noqa: ANN001
+def _piece_samples(engine: Engine, latents: Latents) -> int:
     return len(engine.synthesize("One short sentence.", "en", latents, seed=1))
 
 
-def test_stream_yields_24khz_float_chunks_and_is_reproducible_with_a_seed(engine: Engine, reference: Path) -> None:
+def test_stream_yields_24khz_float_chunks_and_is_reproducible_with_a_seed(
+    engine: Engine, reference: Path
+) -> None:
     latents = engine.conditioning([decode(reference)])
     chunks = list(engine.stream("Hello there.", "en", latents, seed=7))
     assert len(chunks) >= 2  # streamed, not one block
@@ -75,12 +77,26 @@ def test_first_chunk_comes_early_and_the_speech_is_coqui_s_own(engine: Engine, r
     latents = engine.conditioning([decode(reference)])
     text, params = "The washing machine has finished.", SamplingParams()
     torch.manual_seed(0)
-    stock = [chunk.numpy() for chunk in engine._model.inference_stream(
-        text, "en", latents.gpt_cond_latent, latents.speaker_embedding, stream_chunk_size=params.stream_chunk_size,
-        temperature=params.temperature, top_k=params.top_k, top_p=params.top_p,
-        repetition_penalty=params.repetition_penalty)]  # fmt: skip
-    same_cuts = list(engine.stream(text, "en", latents, params.model_copy(update={"first_chunk_size": 20}), seed=0))
-    early = list(engine.stream(text, "en", latents, params.model_copy(update={"first_chunk_size": 4}), seed=0))
+    stock = [
+        chunk.numpy()
+        for chunk in engine._model.inference_stream(
+            text,
+            "en",
+            latents.gpt_cond_latent,
+            latents.speaker_embedding,
+            stream_chunk_size=params.stream_chunk_size,
+            temperature=params.temperature,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            repetition_penalty=params.repetition_penalty,
+        )
+    ]
+    same_cuts = list(
+        engine.stream(text, "en", latents, params.model_copy(update={"first_chunk_size": 20}), seed=0)
+    )
+    early = list(
+        engine.stream(text, "en", latents, params.model_copy(update={"first_chunk_size": 4}), seed=0)
+    )
     assert len(early[0]) <= 4 * 1024 < len(stock[0]) and len(early) == len(stock) + 1
     # coqui-tts's tokens: its length, and its speech but for its cross-faded re-decodes at the cuts
     whole, reference_audio = np.concatenate(same_cuts), np.concatenate(stock)
@@ -120,7 +136,9 @@ def test_a_seeded_request_sounds_the_same_whatever_runs_between_its_pieces(
     pieces = split_text(text, "en")
     torch.manual_seed(5)  # before the worker walked pieces: one seed, then every piece from the shared state
     model = engine._model
-    before = np.concatenate([c.numpy() for p in pieces for c in stream_piece(model, p, "en", latents, params)])
+    before = np.concatenate(
+        [c.numpy() for p in pieces for c in stream_piece(model, p, "en", latents, params)]
+    )
 
     def interleaved(randomness: Randomness) -> np.ndarray:
         made = []

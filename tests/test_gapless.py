@@ -33,8 +33,14 @@ class Clock:
         return self.now
 
 
-def simulate(pacing: Pacing, pieces: list[float], rate: float, stall_between: float = 0.0,
-             chars: list[int] | None = None, chunk: float = 0.25) -> dict:  # fmt: skip
+def simulate(
+    pacing: Pacing,
+    pieces: list[float],
+    rate: float,
+    stall_between: float = 0.0,
+    chars: list[int] | None = None,
+    chunk: float = 0.25,
+) -> dict:
     """Make ``pieces`` (seconds of audio each) at ``rate`` (audio seconds per second, with a stall
     between pieces) and play them by the rule; when sound started and where playback waited."""
     clock = Clock()

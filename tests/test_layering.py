@@ -33,8 +33,30 @@ CLOSED = {  # layer -> layers it may not import
     "api": {"sources", "app", "cli", "bench", ROOT},
     "app": {"cli", "bench", ROOT},
     "bench": {"cli", ROOT},
-    "base": {"sources", "core", "synthesis", "voices", "sinks", "quality", "app", "api", "cli", "bench", ROOT},
-    PACKAGE: {"sources", "core", "synthesis", "voices", "sinks", "quality", "app", "cli", "bench"},  # exports the API
+    "base": {
+        "sources",
+        "core",
+        "synthesis",
+        "voices",
+        "sinks",
+        "quality",
+        "app",
+        "api",
+        "cli",
+        "bench",
+        ROOT,
+    },
+    PACKAGE: {  # exports the API
+        "sources",
+        "core",
+        "synthesis",
+        "voices",
+        "sinks",
+        "quality",
+        "app",
+        "cli",
+        "bench",
+    },
 }
 
 
@@ -167,14 +189,22 @@ def test_the_package_root_holds_at_most_eleven_modules() -> None:
     [
         ("sources/dropfolder.py", "from voice_daemon.core.spool import Spool", "sources may not import core"),
         ("sources/mqtt/bridge.py", "from ...core import worker", "sources may not import core"),
-        ("synthesis/engine.py", "    from voice_daemon.core.request import make_request", "synthesis may not import core"),
+        (
+            "synthesis/engine.py",
+            "    from voice_daemon.core.request import make_request",
+            "synthesis may not import core",
+        ),
         ("voices/registry.py", "import voice_daemon.sources.dropfolder", "voices may not import sources"),
         ("core/worker.py", "from voice_daemon.cli.common import EXIT_OK", "core may not import cli"),
         ("app.py", "from voice_daemon.bench import run", "app may not import bench"),
-        ("sources/http/page.py", "from voice_daemon import __version__", "sources may not import voice_daemon"),
+        (
+            "sources/http/page.py",
+            "from voice_daemon import __version__",
+            "sources may not import voice_daemon",
+        ),
         ("core/seam.py", "import voice_daemon", "core may not import voice_daemon"),
     ],
-)  # fmt: skip
+)
 def test_a_forbidden_import_is_caught(tmp_path: Path, module: str, added: str, expected: str) -> None:
     """The checker itself: a copy of the package with one forbidden import added fails it."""
     copy = _copy_with(tmp_path, module, added)

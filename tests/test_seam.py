@@ -24,7 +24,9 @@ LONG = " ".join(f"This is sentence number {i} of a long announcement." for i in 
 
 @pytest.fixture
 def running(home: Path, tiny_model: Path) -> Iterator[Running]:
-    daemon = Daemon(load_settings(write_config(home, tiny_model, FAST + "[queue]\ninteractive_max_size = 2\n")))
+    daemon = Daemon(
+        load_settings(write_config(home, tiny_model, FAST + "[queue]\ninteractive_max_size = 2\n"))
+    )
     try:
         yield daemon.start()
     finally:
@@ -45,7 +47,9 @@ def events(running: Running) -> list[Event]:
 
 def at(events: list[Event], request_id: str, state: str) -> int:
     """The position of an event in the order they were published."""
-    return next(index for index, event in enumerate(events) if event.id == request_id and event.state == state)
+    return next(
+        index for index, event in enumerate(events) if event.id == request_id and event.state == state
+    )
 
 
 def test_a_stream_goes_ahead_of_the_queue_and_between_the_pieces_of_an_announcement(
@@ -54,7 +58,9 @@ def test_a_stream_goes_ahead_of_the_queue_and_between_the_pieces_of_an_announcem
     seam = running.seam
     seam.submit(SpeechRequest(text=LONG, id="long", source="test"))
     seam.submit(SpeechRequest(text="Queued behind it.", id="queued", source="test"))
-    wait_until(lambda: any(e.id == "long" and e.state == "started" for e in events), 60, "the announcement started")
+    wait_until(
+        lambda: any(e.id == "long" and e.state == "started" for e in events), 60, "the announcement started"
+    )
     stream = seam.stream(SpeechRequest(text="A reply for a waiting caller.", id="reply", source="caller"))
     chunks = list(stream)
     audio = np.concatenate(chunks)
@@ -89,7 +95,9 @@ def test_bad_streams_are_refused_at_once(running: Running) -> None:
     seam = running.seam
     with pytest.raises(UnknownVoice, match="unknown voice 'ghost'"):
         seam.stream(SpeechRequest(text="Hi.", voice="ghost", source="caller"))
-    seam.submit(SpeechRequest(text=LONG, id="busy-maker", source="test"))  # keeps the worker on an announcement
+    seam.submit(
+        SpeechRequest(text=LONG, id="busy-maker", source="test")
+    )  # keeps the worker on an announcement
     waiting = [seam.stream(SpeechRequest(text=LONG, source="caller")) for _ in range(2)]
     with pytest.raises(Busy, match="2 interactive requests are waiting"):
         for _ in range(3):  # the worker may have taken one already
@@ -100,7 +108,9 @@ def test_bad_streams_are_refused_at_once(running: Running) -> None:
 
 def test_a_speed_factor_changes_the_rate_of_the_voice(running: Running, events: list[Event]) -> None:
     seam = running.seam
-    normal = np.concatenate(list(seam.stream(SpeechRequest(text="Speed test.", id="normal", source="caller"))))
+    normal = np.concatenate(
+        list(seam.stream(SpeechRequest(text="Speed test.", id="normal", source="caller")))
+    )
     fast = np.concatenate(list(seam.stream(SpeechRequest(text="Speed test.", speed=2.0, source="caller"))))
     assert len(fast) == pytest.approx(len(normal) / 2, rel=0.1)  # the tiny model always makes 40 tokens
     assert [e.state for e in events if e.id == "normal"] == ["queued", "started", "done"]  # idle worker too
@@ -121,7 +131,10 @@ def test_voices_added_and_removed_through_the_seam(running: Running, home: Path,
     added = seam.add_voice("anna", clips)
     assert added.name == "anna" and added.status != "rejected" and len(added.files) == 2
     assert sorted(p.name for p in (voices / "anna").iterdir()) == ["clip01.flac", "clip02.flac"]
-    assert len(np.concatenate(list(seam.stream(SpeechRequest(text="Hello.", voice="anna", source="caller"))))) > 0
+    assert (
+        len(np.concatenate(list(seam.stream(SpeechRequest(text="Hello.", voice="anna", source="caller")))))
+        > 0
+    )
     single = seam.add_voice("bert", clips[:1])
     assert single.files == ("bert.flac",) and (voices / "bert.flac").is_file()
 

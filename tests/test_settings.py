@@ -30,7 +30,9 @@ def test_the_shipped_file_documents_every_key_with_its_default() -> None:
             text = SHIPPED_CONFIG.read_text()
             assert key in shipped[section] or f"# {key} =" in text, f"{section}.{key} undocumented"
             if key in shipped[section] and not (section == "paths" and key == "base"):
-                assert shipped[section][key] == value, f"{section}.{key}: shipped value differs from the default"
+                assert shipped[section][key] == value, (
+                    f"{section}.{key}: shipped value differs from the default"
+                )
 
 
 def test_shipped_config_resolves_paths_inside_the_repository() -> None:
@@ -43,7 +45,9 @@ def test_shipped_config_resolves_paths_inside_the_repository() -> None:
 def test_toml_values_and_relative_paths(tmp_path: Path) -> None:
     config = tmp_path / "conf" / "vd.toml"
     config.parent.mkdir()
-    config.write_text('[paths]\nbase = "../data"\ninbox = "drop"\n[output]\nmode = "file"\n[sampling]\ntemperature = 0.5\n')
+    config.write_text(
+        '[paths]\nbase = "../data"\ninbox = "drop"\n[output]\nmode = "file"\n[sampling]\ntemperature = 0.5\n'
+    )
     settings = load_settings(config)
     assert settings.paths.inbox == tmp_path / "data" / "drop"
     assert settings.output.mode == "file"
@@ -70,7 +74,9 @@ def test_config_file_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert find_config_file(None) in (Path("/etc/voice-daemon/config.toml"), SHIPPED_CONFIG)
 
 
-def test_voice_daemon_config_variable_is_not_mistaken_for_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_voice_daemon_config_variable_is_not_mistaken_for_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "vd.toml"
     config.write_text('[output]\nmode = "both"\n')
     monkeypatch.setenv("VOICE_DAEMON_CONFIG", str(config))
@@ -82,13 +88,15 @@ def test_voice_daemon_config_variable_is_not_mistaken_for_a_key(tmp_path: Path, 
     [
         ('[model]\ndevice = "gpu"\n', ["model.device", "'gpu'", "'auto', 'cpu' or 'cuda'"]),
         ('[output]\nmode = "loud"\n', ["output.mode", "'loud'", "'play', 'file' or 'both'"]),
-        ('[queue]\nmax_size = 0\n', ["queue.max_size", "0", "greater than or equal to 1"]),
+        ("[queue]\nmax_size = 0\n", ["queue.max_size", "0", "greater than or equal to 1"]),
         ('[synthesis]\nlanguage = "klingon"\n', ["synthesis.language", "'klingon'", "zh-cn"]),
         ('[synthesis]\nvoice = "../etc"\n', ["synthesis.voice", "'../etc'"]),
         ('[paths]\nvoice = "x"\n', ["unknown key 'paths.voice'"]),
     ],
 )
-def test_bad_values_name_key_value_and_what_is_allowed(tmp_path: Path, toml: str, expected: list[str]) -> None:
+def test_bad_values_name_key_value_and_what_is_allowed(
+    tmp_path: Path, toml: str, expected: list[str]
+) -> None:
     config = tmp_path / "vd.toml"
     config.write_text(toml)
     with pytest.raises(ConfigError) as error:

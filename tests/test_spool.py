@@ -21,7 +21,13 @@ def _request(rid: str, priority: str = "normal") -> SpeechRequest:
 
 def test_fifo_with_urgent_requests_first(tmp_path: Path) -> None:
     spool = _spool(tmp_path)
-    for rid, priority in [("a", "normal"), ("b", "normal"), ("u1", "urgent"), ("c", "normal"), ("u2", "urgent")]:
+    for rid, priority in [
+        ("a", "normal"),
+        ("b", "normal"),
+        ("u1", "urgent"),
+        ("c", "normal"),
+        ("u2", "urgent"),
+    ]:
         spool.submit(_request(rid, priority))
     order = [spool.claim(0).request.id for _ in range(5)]
     assert order == ["u1", "u2", "a", "b", "c"]
@@ -47,7 +53,9 @@ def test_queue_full_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     spool.submit(_request("c"))
 
 
-def test_second_deliveries_are_refused_and_a_reused_id_of_a_finished_request_is_a_new_one(tmp_path: Path) -> None:
+def test_second_deliveries_are_refused_and_a_reused_id_of_a_finished_request_is_a_new_one(
+    tmp_path: Path,
+) -> None:
     spool = _spool(tmp_path)
     spool.submit(_request("x"))
     with pytest.raises(DuplicateRequest) as queued:  # the same request again while it is queued

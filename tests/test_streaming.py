@@ -53,8 +53,15 @@ def gpt_latents(engine: Engine, voice: Latents) -> torch.Tensor:
     return frames[:12]  # keeps the decodes short
 
 
-def streamed(engine: Engine, voice: Latents, latents: torch.Tensor, first: int, size: int, speed: float,
-             context: int = CONTEXT_FRAMES) -> torch.Tensor:  # fmt: skip
+def streamed(
+    engine: Engine,
+    voice: Latents,
+    latents: torch.Tensor,
+    first: int,
+    size: int,
+    speed: float,
+    context: int = CONTEXT_FRAMES,
+) -> torch.Tensor:
     with torch.inference_mode():
         return decode_in_chunks(engine._model, voice.speaker_embedding, latents, first, size, speed, context)
 

@@ -4,6 +4,7 @@ worker, cancelled ones dropped with one 'failed' event, and every stream ended w
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,10 +100,8 @@ def consume(stream: Stream) -> threading.Thread:
 
 
 def list_quietly(stream: Stream) -> None:
-    try:
+    with contextlib.suppress(VoiceDaemonError):
         list(stream)
-    except VoiceDaemonError:
-        pass
 
 
 def one_piece(running: Running) -> int:
@@ -122,8 +121,11 @@ def test_a_short_request_behind_a_long_one_waits_at_most_one_piece(
     assert len(np.concatenate(list(short))) == piece
     reading.join(120)
     assert fed.samples("long") - before >= piece  # the long one went on: the check below can fail
-    at_first = sum(n for rid, n in fed.log[: next(i for i, (rid, _) in enumerate(fed.log) if rid == "short")]
-                   if rid == "long")  # fmt: skip
+    at_first = sum(
+        n
+        for rid, n in fed.log[: next(i for i, (rid, _) in enumerate(fed.log) if rid == "short")]
+        if rid == "long"
+    )
     assert at_first - before <= piece, "the short request waited more than one piece of the long one"
     order = [e.id for e in events if e.final]
     assert order.index("short") < order.index("long")

@@ -43,7 +43,11 @@ class VoiceCloning:
     """
 
     def __init__(
-        self, settings: Settings | None = None, *, model_path: PathLike | None = None, device: str | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        model_path: PathLike | None = None,
+        device: str | None = None,
     ) -> None:
         settings = settings or load_settings()
         model = settings.model.model_copy(
@@ -64,9 +68,11 @@ class VoiceCloning:
 
     def latents_for(self, reference_audio: PathLike | Sequence[PathLike]) -> Latents:
         """Validate reference clip(s) and return their (cached) conditioning latents."""
-        paths = [Path(reference_audio)] if isinstance(reference_audio, str | os.PathLike) else [
-            Path(p) for p in reference_audio
-        ]
+        paths = (
+            [Path(reference_audio)]
+            if isinstance(reference_audio, str | os.PathLike)
+            else [Path(p) for p in reference_audio]
+        )
         files, clips, _ = load_reference(paths)
         engine = self.engine
         key = latents_key(files, engine.fingerprint, engine.conditioning_settings)
@@ -81,7 +87,9 @@ class VoiceCloning:
             self._registry.scan()
         return self._registry.latents(self._registry.get(voice))
 
-    def stream(self, text: str, latents: Latents, language: str, seed: int | None = None) -> Iterator[np.ndarray]:
+    def stream(
+        self, text: str, latents: Latents, language: str, seed: int | None = None
+    ) -> Iterator[np.ndarray]:
         """Validate ``text`` and ``language``, then yield 24 kHz audio chunks as they are made."""
         request = make_request({"text": text, "language": language}, Limits.configured(self.settings))
         assert request.language is not None

@@ -115,8 +115,17 @@ class Daemon:
         player = Player(settings.output.device, gapless=settings.output.gapless)
         config = WorkerConfig(paths.output, settings.output.fallback_to_file)
         worker = Worker(spool, lane, self._renderer(engine, registry), registry, player, events, config)
-        seam = Seam(spool, lane, worker, registry, events, default_voice, language=settings.synthesis.language,
-                    output=settings.output.mode, limits=Limits.configured(settings))  # fmt: skip
+        seam = Seam(
+            spool,
+            lane,
+            worker,
+            registry,
+            events,
+            default_voice,
+            language=settings.synthesis.language,
+            output=settings.output.mode,
+            limits=Limits.configured(settings),
+        )
         seam.lookahead_seconds = settings.queue.lookahead_seconds
         self.running = running = Running(spool, registry, player, worker, seam)
         worker.start()
@@ -161,8 +170,11 @@ class Daemon:
             return None
         guard = QualityGuard(self.settings.quality)
         guard.warm_up()
-        log.info("quality guard on: takes scoring below %.2f are made again, up to %d time(s)",
-                 self.settings.quality.min_score, self.settings.quality.max_retries)  # fmt: skip
+        log.info(
+            "quality guard on: takes scoring below %.2f are made again, up to %d time(s)",
+            self.settings.quality.min_score,
+            self.settings.quality.max_retries,
+        )
         return guard
 
     def _open_early(self) -> None:
@@ -185,13 +197,26 @@ class Daemon:
             if (name := voice_name_of(voices, path)) is not None:
                 running.registry.refresh(name)
 
-        components: list[Component] = [SettledFiles(
-            voices, changed, changed, recursive=True, accept=lambda p: voice_name_of(voices, p) is not None,
-            settle=settings.inbox.settle_seconds, rescan=settings.inbox.rescan_seconds,
-        )]  # fmt: skip
+        components: list[Component] = [
+            SettledFiles(
+                voices,
+                changed,
+                changed,
+                recursive=True,
+                accept=lambda p: voice_name_of(voices, p) is not None,
+                settle=settings.inbox.settle_seconds,
+                rescan=settings.inbox.rescan_seconds,
+            )
+        ]
         if settings.inbox.enabled:
-            components.append(DropFolder(settings.paths.inbox, running.seam, settle=settings.inbox.settle_seconds,
-                                         rescan=settings.inbox.rescan_seconds))  # fmt: skip
+            components.append(
+                DropFolder(
+                    settings.paths.inbox,
+                    running.seam,
+                    settle=settings.inbox.settle_seconds,
+                    rescan=settings.inbox.rescan_seconds,
+                )
+            )
         if settings.mqtt.enabled:
             from voice_daemon.sources.mqtt.bridge import MqttBridge
 

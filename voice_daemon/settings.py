@@ -26,6 +26,7 @@ SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config" / "voice-daem
 
 OutputMode = Literal["play", "file", "both"]
 
+
 class Section(BaseModel):
     """A configuration table: unknown keys are errors, so typos do not pass silently."""
 
@@ -212,7 +213,9 @@ class Settings(BaseSettings):
         """Return a copy whose relative paths are absolute (see the module docstring)."""
         base = (config_dir / self.paths.base).resolve()
         paths = {name: base / value for name, value in self.paths.model_dump().items() if name != "base"}
-        ratings_db = base / self.quality.ratings_db if self.quality.ratings_db else paths["cache"] / "ratings.sqlite"
+        ratings_db = (
+            base / self.quality.ratings_db if self.quality.ratings_db else paths["cache"] / "ratings.sqlite"
+        )
         quality = self.quality
         asr_model = str(base / quality.asr_model) if quality.asr_model_is_folder else quality.asr_model
         return self.model_copy(

@@ -68,8 +68,15 @@ def cmd_say(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _say(cloning: VoiceCloning, text: str, latents: Latents, language: str, play: bool,
-         device: str | int | None, out: Path | None) -> None:  # fmt: skip
+def _say(
+    cloning: VoiceCloning,
+    text: str,
+    latents: Latents,
+    language: str,
+    play: bool,
+    device: str | int | None,
+    out: Path | None,
+) -> None:
     """Play and/or save one utterance through the daemon's own delivery path."""
     from voice_daemon.sinks.outputs import deliver
     from voice_daemon.sinks.player import Player
@@ -117,8 +124,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     language = normalize_language(args.language or settings.synthesis.language)
     if not args.file.is_file():
         raise RequestError(f"batch file {args.file} does not exist")
-    summary = run_batch(cloning, args.file, out_dir, args.voice or settings.synthesis.voice, language,
-                        progress=not args.no_progress)  # fmt: skip
+    summary = run_batch(
+        cloning,
+        args.file,
+        out_dir,
+        args.voice or settings.synthesis.voice,
+        language,
+        progress=not args.no_progress,
+    )
     print(summary.report())
     print(f"files in {out_dir}")
     return EXIT_OK if not summary.failures else EXIT_FAILED
@@ -171,7 +184,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voice-daemon", description="Local voice-cloning speech service (XTTS v2)")
+    parser = argparse.ArgumentParser(
+        prog="voice-daemon", description="Local voice-cloning speech service (XTTS v2)"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", type=Path, help="TOML configuration file")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -220,10 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     from voice_daemon.bench import SECTIONS
 
     bench = commands.add_parser("bench", help="benchmark against stock coqui-tts (docs/benchmarks.md)")
-    bench.add_argument("--full", type=Path, help="full-size model folder (voice-daemon dev-model DIR --size full)")
-    bench.add_argument("--full-400", type=Path, help="full-size model of 400 tokens (--max-audio-tokens 400), "
-                       "for the scaling section")  # fmt: skip
-    bench.add_argument("--tiny", type=Path, help="tiny model folder (default: one built in a temporary folder)")
+    bench.add_argument(
+        "--full", type=Path, help="full-size model folder (voice-daemon dev-model DIR --size full)"
+    )
+    bench.add_argument(
+        "--full-400",
+        type=Path,
+        help="full-size model of 400 tokens (--max-audio-tokens 400), for the scaling section",
+    )
+    bench.add_argument(
+        "--tiny", type=Path, help="tiny model folder (default: one built in a temporary folder)"
+    )
     bench.add_argument("--out", type=Path, default=Path("docs"), help="where benchmarks.json and .md go")
     bench.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     bench.add_argument("--repeats", type=int, default=3)
@@ -238,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         setup_logging(args.log_level or "WARNING")
     try:
-        return args.func(args)
+        code: int = args.func(args)  # one of the cmd_* functions
+        return code
     except (ConfigError, RequestError) as exc:
         print(f"voice-daemon: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

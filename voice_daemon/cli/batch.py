@@ -37,7 +37,10 @@ class Summary:
 
     def report(self) -> str:
         total = self.written + self.skipped + len(self.failures)
-        lines = [f"{total} requests: {self.written} written, {self.skipped} already done, {len(self.failures)} failed"]
+        lines = [
+            f"{total} requests: {self.written} written, {self.skipped} already done, "
+            f"{len(self.failures)} failed"
+        ]
         return "\n".join(lines + [f"  - {failure}" for failure in self.failures])
 
 
@@ -61,7 +64,9 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RequestError]]
             yield number, data if isinstance(data, dict) else RequestError("a row must be a JSON object")
 
 
-def run_batch(cloning: VoiceCloning, source: Path, out_dir: Path, voice: str, language: str, progress: bool) -> Summary:
+def run_batch(
+    cloning: VoiceCloning, source: Path, out_dir: Path, voice: str, language: str, progress: bool
+) -> Summary:
     """Synthesise every row of ``source`` into ``out_dir``; returns what happened."""
     from tqdm import tqdm
 
@@ -80,9 +85,12 @@ def run_batch(cloning: VoiceCloning, source: Path, out_dir: Path, voice: str, la
                 summary.skipped += 1
                 continue
             row_language = request.language or language
-            audio = cloning.engine.synthesize(cloning.spoken(request.text, row_language), row_language,
-                                              cloning.voice_latents(request.voice or voice),
-                                              params=cloning.settings.sampling)  # fmt: skip
+            audio = cloning.engine.synthesize(
+                cloning.spoken(request.text, row_language),
+                row_language,
+                cloning.voice_latents(request.voice or voice),
+                params=cloning.settings.sampling,
+            )
             write_wav_atomic(target, audio, SAMPLE_RATE)
             summary.written += 1
         except VoiceDaemonError as exc:

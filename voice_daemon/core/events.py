@@ -80,7 +80,13 @@ class Event:
 
     def payload(self) -> dict[str, Any]:
         """The JSON-ready form used by MQTT and logs."""
-        return {"id": self.id, "state": self.state, "source": self.source, "at": round(self.at, 3), **self.data}
+        return {
+            "id": self.id,
+            "state": self.state,
+            "source": self.source,
+            "at": round(self.at, 3),
+            **self.data,
+        }
 
 
 @dataclass(frozen=True)
@@ -108,8 +114,13 @@ class EventBus:
     def publish(self, notice: Notice) -> None:
         if isinstance(notice, Event):
             error = notice.data.get("error")
-            log.log(logging.WARNING if notice.state == "failed" else logging.INFO, "request %s %s%s", notice.id,
-                    notice.state, f": {error}" if error else "")  # fmt: skip
+            log.log(
+                logging.WARNING if notice.state == "failed" else logging.INFO,
+                "request %s %s%s",
+                notice.id,
+                notice.state,
+                f": {error}" if error else "",
+            )
         with self._lock:
             subscribers = list(self._subscribers)
         for subscriber in subscribers:

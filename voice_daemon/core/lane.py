@@ -14,6 +14,7 @@ caller has taken nothing for the source's timeout is cancelled (:meth:`Stream.au
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -91,10 +92,8 @@ class Stream:
         loop, arrived = asyncio.get_running_loop(), asyncio.Event()
 
         def wake() -> None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the daemon is stopping
                 loop.call_soon_threadsafe(arrived.set)
-            except RuntimeError:  # the loop has closed: the daemon is stopping
-                pass
 
         with self._changed:
             self._wakers.append(wake)
@@ -203,7 +202,8 @@ class Stream:
     async def _watch(
         self, received: Callable[[], int], seconds: float | None, on_stall: Callable[[], None]
     ) -> None:
-        """Record what the caller has received; cancel the stream once it has taken nothing for ``seconds``."""
+        """Record what the caller has received; cancel the stream once it has taken nothing for
+        ``seconds``."""
         while not self.cancelled.is_set():
             await asyncio.sleep(_WATCH_SECONDS)
             self.delivered(received())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +99,7 @@ class Renderer:
         live = self.guard is None and rendering.facts.get("audio_cache") != "hit"
         return Render(rendering, pieces, language, voice.name, live)
 
-    def _params(self, tuned: dict, speed: float | None) -> SamplingParams:
+    def _params(self, tuned: dict[str, Any], speed: float | None) -> SamplingParams:
         params = self.sampling.model_copy(update=tuned)
         if speed is not None:  # a factor on the voice's rate, kept within what XTTS accepts
             params = params.model_copy(update={"speed": min(4.0, max(0.25, params.speed * speed))})

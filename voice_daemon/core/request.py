@@ -92,8 +92,10 @@ class SpeechRequest(BaseModel):
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise ValueError(f"{where} holds a lone UTF-16 surrogate (\\u{ord(text[exc.start]):04x} at "
-                                 f"character {exc.start + 1}), which is not text") from None  # fmt: skip
+                raise ValueError(
+                    f"{where} holds a lone UTF-16 surrogate (\\u{ord(text[exc.start]):04x} at "
+                    f"character {exc.start + 1}), which is not text"
+                ) from None
         return self
 
     @property
@@ -109,8 +111,17 @@ class SpeechRequest(BaseModel):
 
     def content(self) -> tuple[Any, ...]:
         """What the request asks for, without when and how it arrived: equal for two deliveries of it."""
-        return (self.text, self.voice, self.language, self.output, self.priority, self.volume, self.speed,
-                self.name, self.source)  # fmt: skip
+        return (
+            self.text,
+            self.voice,
+            self.language,
+            self.output,
+            self.priority,
+            self.volume,
+            self.speed,
+            self.name,
+            self.source,
+        )
 
 
 class Limits(BaseModel):
@@ -171,8 +182,10 @@ def decode_fields(raw: bytes, limits: Limits, what: str, is_json: bool | None = 
         data = decode_json(body, what)
     except RequestError as exc:
         if sniffed:
-            raise RequestError(f"{exc} (a {what} starting with {{ or [ is read as JSON; send other text as "
-                               f"plain text or as {{\"text\": ...}})") from None  # fmt: skip
+            raise RequestError(
+                f"{exc} (a {what} starting with {{ or [ is read as JSON; send other text as "
+                f'plain text or as {{"text": ...}})'
+            ) from None
         raise
     if not isinstance(data, dict):
         raise RequestError(f"{what} must be an object with at least a 'text' field")

@@ -41,9 +41,18 @@ class Seam:
     """The one interface between request sources and the core (it implements ``core.port.SourcePort``)."""
 
     def __init__(
-        self, spool: Spool, lane: Lane, worker: Worker, registry: VoiceRegistry, events: EventBus,
-        default_voice: DefaultVoice, *, language: str, output: OutputMode, limits: Limits,
-    ) -> None:  # fmt: skip
+        self,
+        spool: Spool,
+        lane: Lane,
+        worker: Worker,
+        registry: VoiceRegistry,
+        events: EventBus,
+        default_voice: DefaultVoice,
+        *,
+        language: str,
+        output: OutputMode,
+        limits: Limits,
+    ) -> None:
         self._spool, self._lane, self._worker, self._registry = spool, lane, worker, registry
         self._events, self._default_voice = events, default_voice
         self._language, self._output = language, output
@@ -62,7 +71,9 @@ class Seam:
         """
         complete = self._completed(request, output=request.output or self._output)
         try:
-            self._spool.submit(complete, lambda: self._events.publish(Event.of("queued", complete)), redelivered)
+            self._spool.submit(
+                complete, lambda: self._events.publish(Event.of("queued", complete)), redelivered
+            )
         except OSError as exc:
             raise storage_error(exc, self._spool.root, "queue folder") from None
         return complete
@@ -77,7 +88,8 @@ class Seam:
         return stream
 
     def resolve(self, request: SpeechRequest) -> SpeechRequest:
-        """``request`` with the configured voice and language filled in; UnknownVoice if its voice is not usable."""
+        """``request`` with the configured voice and language filled in; UnknownVoice if its voice is
+        not usable."""
         return self._completed(request, output=request.output)
 
     def refuse(
@@ -165,11 +177,13 @@ class Seam:
 
     def _completed(self, request: SpeechRequest, output: OutputMode | None) -> SpeechRequest:
         """``request`` with the configured defaults filled in; UnknownVoice if its voice is not usable."""
-        complete = request.model_copy(update={
-            "voice": request.voice or self._default_voice.resolve(),
-            "language": request.language or self._language,
-            "output": output,
-        })  # fmt: skip
+        complete = request.model_copy(
+            update={
+                "voice": request.voice or self._default_voice.resolve(),
+                "language": request.language or self._language,
+                "output": output,
+            }
+        )
         self._registry.get(complete.voice or "")
         return complete
 
@@ -182,4 +196,6 @@ class Seam:
 
     def _voices_changed(self) -> None:
         self._events.publish(Changed("voices"))
-        self._events.publish(Changed("default_voice"))  # the voice a request naming none gets may have changed
+        self._events.publish(
+            Changed("default_voice")
+        )  # the voice a request naming none gets may have changed

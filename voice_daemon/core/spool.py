@@ -121,11 +121,15 @@ class Spool:
         with self._ready:
             return len(self._files) < self.max_size
 
-    def claim(self, timeout: float | None = None, interrupt: Callable[[], bool] | None = None) -> Claim | None:
+    def claim(
+        self, timeout: float | None = None, interrupt: Callable[[], bool] | None = None
+    ) -> Claim | None:
         """The next request (urgent first), moved to ``cur/``; None if none came within ``timeout``
         or ``interrupt()`` became true (checked whenever :meth:`wake` is called)."""
         with self._ready:
-            if not self._ready.wait_for(lambda: self._heap or (interrupt is not None and interrupt()), timeout):
+            if not self._ready.wait_for(
+                lambda: self._heap or (interrupt is not None and interrupt()), timeout
+            ):
                 return None
             if not self._heap:
                 return None
@@ -158,8 +162,11 @@ class Spool:
             with replacing(target, durable=True, staging=self._dirs["tmp"]) as handle:
                 handle.write(outcome.to_json().encode("utf-8"))
         except OSError as exc:
-            log.error("cannot record how request %s ended: %s", claim.request.id,
-                      storage_error(exc, self.root, "queue folder"))  # fmt: skip
+            log.error(
+                "cannot record how request %s ended: %s",
+                claim.request.id,
+                storage_error(exc, self.root, "queue folder"),
+            )
         claim.path.unlink(missing_ok=True)
         with self._ready:
             self._files.pop(claim.request.id, None)

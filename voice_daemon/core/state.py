@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def substitute_voice(chosen: str, usable: list[str]) -> str | None:
-    """The voice used instead of ``chosen`` when it is not among the ``usable`` ones (None: no need, or none)."""
+    """The voice used instead of ``chosen`` when it is not among the ``usable`` ones (None: no need,
+    or none)."""
     return None if chosen in usable or not usable else sorted(usable)[0]
 
 
@@ -61,8 +62,11 @@ class DefaultVoice:
                 with replacing(self.state_file, durable=True) as handle:
                     handle.write(f"{name}\n".encode())
             except OSError as exc:
-                log.warning("default voice %s is not kept across restarts: %s", name,
-                            storage_error(exc, self.state_file.parent, "cache folder"))  # fmt: skip
+                log.warning(
+                    "default voice %s is not kept across restarts: %s",
+                    name,
+                    storage_error(exc, self.state_file.parent, "cache folder"),
+                )
         log.info("default voice is now %s", name)
 
     def resolve(self) -> str:
@@ -73,7 +77,9 @@ class DefaultVoice:
             if note is not None and note != self._warned:
                 log.warning("%s", note)
             self._warned = note
-        return substitute_voice(self.chosen, usable) or self.chosen  # none usable: the request fails naming it
+        return (
+            substitute_voice(self.chosen, usable) or self.chosen
+        )  # none usable: the request fails naming it
 
     def note(self) -> str | None:
         """What is wrong with the default voice, for the status line and ``voice-daemon voices``."""

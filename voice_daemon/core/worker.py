@@ -53,9 +53,15 @@ class Worker:
     """Owns the model (through ``renderer``); serves requests piece by piece on its own thread."""
 
     def __init__(
-        self, spool: Spool, lane: Lane, renderer: Renderer, registry: VoiceRegistry, player: Player,
-        events: EventBus, config: WorkerConfig,
-    ) -> None:  # fmt: skip
+        self,
+        spool: Spool,
+        lane: Lane,
+        renderer: Renderer,
+        registry: VoiceRegistry,
+        player: Player,
+        events: EventBus,
+        config: WorkerConfig,
+    ) -> None:
         self.spool, self.lane, self.renderer, self.registry = spool, lane, renderer, registry
         self.player, self.events, self.config = player, events, config
         self.heartbeat = time.monotonic()
@@ -169,10 +175,13 @@ class Worker:
         target = output_path(self.config.output_dir, request.file_stem)
         plays = request.output in ("play", "both")
         utterance = Utterance(
-            player=self.player if plays else None, plan=_plan(render), volume=request.volume,
+            player=self.player if plays else None,
+            plan=_plan(render),
+            volume=request.volume,
             save_to=target if request.output in ("file", "both") else None,
-            fallback=target if self.config.fallback_to_file else None, keep=lambda: not self._cancel.is_set(),
-        )  # fmt: skip
+            fallback=target if self.config.fallback_to_file else None,
+            keep=lambda: not self._cancel.is_set(),
+        )
         try:
             for chunk in render.rendering.chunks:
                 if len(chunk):
@@ -281,8 +290,12 @@ class Worker:
             stream.feed(chunk)
         if stream.cancelled.is_set():
             raise stream.cancel_error()
-        return {**render.rendering.facts, "audio_seconds": round(samples / SAMPLE_RATE, 3),
-                "first_audio_seconds": first, "synthesis_seconds": _since(started)}  # fmt: skip
+        return {
+            **render.rendering.facts,
+            "audio_seconds": round(samples / SAMPLE_RATE, 3),
+            "first_audio_seconds": first,
+            "synthesis_seconds": _since(started),
+        }
 
     # -- shared -------------------------------------------------------------------------------
 

@@ -46,9 +46,15 @@ class Utterance:
     """
 
     def __init__(
-        self, *, player: Player | None = None, plan: Plan | None = None, volume: float | None = None,
-        save_to: Path | None = None, fallback: Path | None = None, keep: Callable[[], bool] = lambda: True,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        player: Player | None = None,
+        plan: Plan | None = None,
+        volume: float | None = None,
+        save_to: Path | None = None,
+        fallback: Path | None = None,
+        keep: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._kept: list[np.ndarray] = []
         self._announcement = player.announce(plan) if player is not None else None
         self._gain = None if volume is None else np.float32(volume)

@@ -11,12 +11,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from voice_daemon.audio import resample
 from voice_daemon.errors import PlaybackError
 from voice_daemon.synthesis.types import SAMPLE_RATE
+
+
+class OutputStream(Protocol):
+    """What the player uses of a sounddevice output stream (sounddevice ships no types)."""
+
+    def write(self, data: np.ndarray) -> object: ...
+    def stop(self) -> None: ...
+    def abort(self) -> None: ...
+    def close(self) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +299,7 @@ class Player:
             announcement.changed(0.05)
         return time.monotonic() - started
 
-    def _open(self) -> tuple[object, int]:
+    def _open(self) -> tuple[OutputStream, int]:
         """An output stream at 24 kHz, or at the device's own rate when it refuses 24 kHz."""
         try:
             import sounddevice as sd
@@ -307,10 +318,10 @@ class Player:
             raise PlaybackError(f"cannot open audio device {self.device or 'default'!s}: {exc}") from None
 
 
-def _write(stream: object, samples: np.ndarray) -> None:
+def _write(stream: OutputStream, samples: np.ndarray) -> None:
     import sounddevice as sd
 
     try:
-        stream.write(np.ascontiguousarray(samples, dtype=np.float32).reshape(-1, 1))  # type: ignore[attr-defined]
+        stream.write(np.ascontiguousarray(samples, dtype=np.float32).reshape(-1, 1))
     except sd.PortAudioError as exc:
         raise PlaybackError(f"audio device failed while playing: {exc}") from None

@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,16 @@ def decoder_frames(model: Any, latents: torch.Tensor, speed: float) -> torch.Ten
     """``latents`` (frames x channels) resampled to decoder frames (channels x frames), as XTTS does."""
     frames = latents.T[None]
     for scale in resampling_scales(model, speed):
-        frames = F.interpolate(frames, scale_factor=scale, mode="linear")
+        frames = functional.interpolate(frames, scale_factor=scale, mode="linear")
     return frames[0]
 
 
 def whole_decode(model: Any, latents: torch.Tensor, speaker: torch.Tensor, speed: float) -> torch.Tensor:
     """One HiFi-GAN decode of a whole sentence's latents: the reference streaming must equal."""
-    return model.hifigan_decoder.waveform_decoder(decoder_frames(model, latents, speed), g=speaker).reshape(
-        -1
+    decoded: torch.Tensor = model.hifigan_decoder.waveform_decoder(
+        decoder_frames(model, latents, speed), g=speaker
     )
+    return decoded.reshape(-1)
 
 
 def final_outputs(final_inputs: int, scale: float) -> int:
@@ -97,7 +98,8 @@ class IncrementalDecoder:
             return torch.zeros(0)
         start = max(0, self.emitted // HOP - self.context)
         stop = frames.shape[1] if final else ready + self.context
-        audio = self.model.hifigan_decoder.waveform_decoder(frames[:, start:stop], g=self.speaker).reshape(-1)
+        decoder = self.model.hifigan_decoder.waveform_decoder
+        audio: torch.Tensor = decoder(frames[:, start:stop], g=self.speaker).reshape(-1)
         chunk = audio[self.emitted - start * HOP : (ready - start) * HOP]
         log.debug("decoded frames %d to %d of %d for %d samples", start, stop, frames.shape[1], len(chunk))
         self.emitted = ready * HOP
@@ -112,10 +114,16 @@ class IncrementalDecoder:
 
 
 def decode_in_chunks(
-    model: Any, speaker: torch.Tensor, latents: torch.Tensor, first: int, size: int, speed: float,
+    model: Any,
+    speaker: torch.Tensor,
+    latents: torch.Tensor,
+    first: int,
+    size: int,
+    speed: float,
     context: int = CONTEXT_FRAMES,
-) -> torch.Tensor:  # fmt: skip
-    """``latents`` decoded as ``stream_piece`` decodes them (``first`` frames, then ``size`` at a time), joined."""
+) -> torch.Tensor:
+    """``latents`` decoded as ``stream_piece`` decodes them (``first`` frames, then ``size`` at a
+    time), joined."""
     decoder = IncrementalDecoder(model, speaker, speed, context)
     cuts = [0, *range(first, len(latents), size), len(latents)]
     chunks = []

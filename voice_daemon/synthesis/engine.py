@@ -81,15 +81,23 @@ class Engine:
                 torch.set_num_threads(threads)
             target = _pick_device(device)
             if quantize_int8 and target != "cpu":
-                log.warning("the int8 GPT (model.preset 'fast') is for CPU inference only; ignored on %s", target)
+                log.warning(
+                    "the int8 GPT (model.preset 'fast') is for CPU inference only; ignored on %s", target
+                )
             quantize = quantize_int8 and target == "cpu"
             model = _build_model(model_dir, quantize).to(target)
             pin_threads(model, Threads.for_cores(torch.get_num_threads()))
             engine = cls(model, model_dir, _fingerprint(model_dir), quantize)
         variant = ", int8 GPT" if quantize else ""
-        log.info("loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s; pieces: %s", model_dir, target,
-                 torch.get_num_threads(), variant, time.perf_counter() - started,
-                 model.voice_daemon_threads)  # fmt: skip
+        log.info(
+            "loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s; pieces: %s",
+            model_dir,
+            target,
+            torch.get_num_threads(),
+            variant,
+            time.perf_counter() - started,
+            model.voice_daemon_threads,
+        )
         return engine
 
     @property
@@ -107,7 +115,9 @@ class Engine:
         import torch
 
         limit = self._cond["max_ref_seconds"] * _CONDITIONING_RATE
-        audios = [torch.from_numpy(resample(clip.samples, clip.sample_rate, _CONDITIONING_RATE)) for clip in clips]
+        audios = [
+            torch.from_numpy(resample(clip.samples, clip.sample_rate, _CONDITIONING_RATE)) for clip in clips
+        ]
         audios = [audio.clamp(-1, 1)[None, :limit].to(self._model.device) for audio in audios]
         model = self._model
         embeddings = [model.get_speaker_embedding(audio, _CONDITIONING_RATE) for audio in audios]
@@ -211,7 +221,8 @@ class Randomness:
 def _rng_state() -> tuple[Any, ...]:
     import torch
 
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    initialized = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]  # unannotated in torch
+    cuda = torch.cuda.get_rng_state_all() if initialized else None
     return torch.random.get_rng_state(), cuda
 
 

@@ -23,7 +23,7 @@ def quantize_gpt(gpt: Any) -> None:
     converted = _conv1d_to_linear(gpt.gpt)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
-        quantize_dynamic(
+        quantize_dynamic(  # type: ignore[no-untyped-call]  # torch leaves quantize_dynamic unannotated
             gpt,
             {"gpt": default_dynamic_qconfig, "mel_head": default_dynamic_qconfig},
             dtype=torch.qint8,

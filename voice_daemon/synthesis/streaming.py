@@ -92,17 +92,25 @@ def piece_latents(
 def _prompt(model: Any, text: str, language: str, latents: Latents) -> torch.Tensor:
     """The GPT's input embeddings: the voice's conditioning latents, then the text's tokens."""
     tokens = _tokens(model, text, language)
-    return model.gpt.compute_embeddings(latents.gpt_cond_latent.to(model.device), tokens)
+    embeddings: torch.Tensor = model.gpt.compute_embeddings(latents.gpt_cond_latent.to(model.device), tokens)
+    return embeddings
 
 
 def _generate(model: Any, prompt: torch.Tensor, params: SamplingParams) -> Iterator[Any]:
     generator = model.gpt.get_generator(
         fake_inputs=prompt,
-        top_k=params.top_k, top_p=params.top_p, temperature=params.temperature,
-        length_penalty=float(params.length_penalty), repetition_penalty=float(params.repetition_penalty),
-        do_sample=True, num_beams=1, num_return_sequences=1, output_attentions=False,
-        output_hidden_states=True, return_dict_in_generate=True,
-    )  # fmt: skip
+        top_k=params.top_k,
+        top_p=params.top_p,
+        temperature=params.temperature,
+        length_penalty=float(params.length_penalty),
+        repetition_penalty=float(params.repetition_penalty),
+        do_sample=True,
+        num_beams=1,
+        num_return_sequences=1,
+        output_attentions=False,
+        output_hidden_states=True,
+        return_dict_in_generate=True,
+    )
     for _, latent in generator:
         yield latent
 
@@ -222,6 +230,8 @@ def _get(source: queue.Queue[Any], stop: threading.Event) -> Any:
 def _tokens(model: Any, text: str, language: str) -> torch.Tensor:
     tokens = model.tokenizer.encode(text.strip().lower(), lang=language.split("-")[0])
     if len(tokens) >= model.args.gpt_max_text_tokens:
-        raise RequestError(f"a text piece has {len(tokens)} tokens; XTTS takes fewer than "
-                           f"{model.args.gpt_max_text_tokens}: {text[:60]!r}")  # fmt: skip
+        raise RequestError(
+            f"a text piece has {len(tokens)} tokens; XTTS takes fewer than "
+            f"{model.args.gpt_max_text_tokens}: {text[:60]!r}"
+        )
     return torch.IntTensor(tokens).unsqueeze(0).to(model.device)

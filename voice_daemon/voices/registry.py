@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ERROR_SUFFIX = ".error.txt"
 SETTINGS_SUFFIX = ".settings.json"
+Signature = tuple[tuple[str, int, int], ...]  # (name, size, mtime) of each file
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Voice:
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     key: str | None = None  # latents cache key, when the registry knows the model
-    signature: tuple = ()  # (name, size, mtime) of every file considered: unchanged means no revalidation
+    signature: Signature = ()  # (name, size, mtime) of every file considered: unchanged means no revalidation
 
     @property
     def sampling(self) -> dict[str, Any]:
@@ -87,7 +88,9 @@ def voice_name_of(voices_dir: Path, path: Path) -> str | None:
     return None
 
 
-def load_reference(paths: Iterable[Path], root: Path | None = None) -> tuple[list[Path], list[Clip], list[Verdict]]:
+def load_reference(
+    paths: Iterable[Path], root: Path | None = None
+) -> tuple[list[Path], list[Clip], list[Verdict]]:
     """Validate reference files; return the usable files and clips, and every verdict.
 
     Raises ReferenceRejected when no file is usable.  With ``root``, a file that resolves outside
@@ -126,7 +129,8 @@ class VoiceRegistry:
 
     def scan(self) -> None:
         """(Re)validate every voice in the folder and forget voices that are gone."""
-        names = {voice_name_of(self.voices_dir, p) for p in self._entries()} - {None}
+        found = (voice_name_of(self.voices_dir, p) for p in self._entries())
+        names = {name for name in found if name is not None}
         for gone in set(self._voices) - names:
             self.refresh(gone)
         for name in sorted(names):
@@ -145,7 +149,7 @@ class VoiceRegistry:
                 self._notify()
             self._error_file(name).unlink(missing_ok=True)
             return None
-        signature = _signature(files + [self.voices_dir / f"{name}{SETTINGS_SUFFIX}"])
+        signature = _signature([*files, self.voices_dir / f"{name}{SETTINGS_SUFFIX}"])
         with self._lock:
             previous = self._voices.get(name)
         if previous is not None and previous.signature == signature:
@@ -210,7 +214,9 @@ class VoiceRegistry:
 
     def _require_engine(self) -> Engine:
         if self.engine is None:
-            raise ModelUnavailable("this voice registry has no model: it can validate voices but not condition them")
+            raise ModelUnavailable(
+                "this voice registry has no model: it can validate voices but not condition them"
+            )
         return self.engine
 
     def _entries(self) -> list[Path]:
@@ -264,9 +270,13 @@ class VoiceRegistry:
             return
         error_file.unlink(missing_ok=True)
         tuning = voice.describe_tuning()
-        log.info("voice %s ready (%d clip(s))%s%s", voice.name, len(voice.files),
-                 f"; tuned settings: {tuning}" if tuning else "",
-                 f"; {'; '.join(voice.warnings)}" if voice.warnings else "")
+        log.info(
+            "voice %s ready (%d clip(s))%s%s",
+            voice.name,
+            len(voice.files),
+            f"; tuned settings: {tuning}" if tuning else "",
+            f"; {'; '.join(voice.warnings)}" if voice.warnings else "",
+        )
 
     def _error_file(self, name: str) -> Path:
         return self.voices_dir / f"{name}{ERROR_SUFFIX}"
@@ -282,8 +292,8 @@ def _chosen_clips(usable: tuple[Path, ...], names: object, voice: str) -> tuple[
     return chosen or usable
 
 
-def _signature(paths: list[Path]) -> tuple:
-    entries = []
+def _signature(paths: list[Path]) -> Signature:
+    entries: list[tuple[str, int, int]] = []
     for path in sorted(paths):
         try:
             stat = path.stat()

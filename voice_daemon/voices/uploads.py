@@ -62,7 +62,8 @@ def add_voice(registry: VoiceRegistry, name: str, clips: Sequence[Upload]) -> Vo
 
 
 def remove_voice(registry: VoiceRegistry, name: str) -> None:
-    """Delete voice ``name`` (its clips, folder, tuned settings and error note); UnknownVoice if there is none."""
+    """Delete voice ``name`` (its clips, folder, tuned settings and error note); UnknownVoice if there
+    is none."""
     folder = registry.voices_dir
     voice_name(name)
     if not _exists(registry, name):
@@ -76,8 +77,6 @@ def remove_voice(registry: VoiceRegistry, name: str) -> None:
         (folder / f"{name}{suffix}").unlink(missing_ok=True)
     registry.refresh(name)
     log.info("voice %s removed over the API", name)
-
-
 
 
 def _exists(registry: VoiceRegistry, name: str) -> bool:

@@ -44,7 +44,8 @@ MAX_SAMPLE_RATE = 192_000
 
 
 def status_of(problems: list[str], warnings: list[str]) -> str:
-    """The one status rule of a clip or a voice: ``rejected`` with a problem, else ``warning``, else ``ok``."""
+    """The one status rule of a clip or a voice: ``rejected`` with a problem, else ``warning``, else
+    ``ok``."""
     return "rejected" if problems else "warning" if warnings else "ok"
 
 
@@ -111,8 +112,10 @@ def _header_problem(header: Header) -> str | None:
     if header.sample_rate > MAX_SAMPLE_RATE:
         return f"sample rate {header.sample_rate} Hz is above the maximum of {MAX_SAMPLE_RATE} Hz"
     if header.seconds > MAX_FILE_SECONDS:
-        return (f"the header says {_duration(header.seconds)} of audio, the maximum for a reference is "
-                f"{_duration(MAX_FILE_SECONDS)} (only the first {REFERENCE_SECONDS:.0f} s are used: trim it)")
+        return (
+            f"the header says {_duration(header.seconds)} of audio, the maximum for a reference is "
+            f"{_duration(MAX_FILE_SECONDS)} (only the first {REFERENCE_SECONDS:.0f} s are used: trim it)"
+        )
     return None
 
 
@@ -135,10 +138,14 @@ def validate_clip(path: Path, clip: Clip) -> Verdict:
     )
     bad = int(np.count_nonzero(~np.isfinite(samples)))
     if bad:
-        verdict.problems.append(f"{bad} samples are not finite numbers (NaN or infinity): the file is corrupt")
+        verdict.problems.append(
+            f"{bad} samples are not finite numbers (NaN or infinity): the file is corrupt"
+        )
         return verdict
     if clip.sample_rate < MIN_SAMPLE_RATE:
-        verdict.problems.append(f"sample rate {clip.sample_rate} Hz is below the minimum of {MIN_SAMPLE_RATE} Hz")
+        verdict.problems.append(
+            f"sample rate {clip.sample_rate} Hz is below the minimum of {MIN_SAMPLE_RATE} Hz"
+        )
     peak = dbfs(float(np.max(np.abs(samples))))
     verdict.measures["peak_dbfs"] = round(peak, 1)
     if peak < SILENT_PEAK_DBFS:
@@ -163,7 +170,8 @@ def _check_speech(verdict: Verdict, samples: np.ndarray, rate: int) -> None:
         )
     elif speech_seconds < RECOMMENDED_SPEECH_SECONDS:
         verdict.warnings.append(
-            f"short: {speech_seconds:.1f} s of speech; {RECOMMENDED_SPEECH_SECONDS:.0f} s or more clone better"
+            f"short: {speech_seconds:.1f} s of speech; {RECOMMENDED_SPEECH_SECONDS:.0f} s or more "
+            "clone better"
         )
     if snr < MIN_SNR_DB:
         verdict.problems.append(
