@@ -56,6 +56,12 @@ def drop(inbox: Path, name: str, content: str | bytes) -> None:
     temporary.rename(inbox / name)
 
 
+def sparse(path: Path, size: int) -> None:
+    """A file of ``size`` bytes that takes no disk space."""
+    with path.open("wb") as handle:
+        handle.truncate(size)
+
+
 def filed(inbox: Path, name: str) -> str | None:
     return next((where for where in ("done", "failed") if (inbox / where / name).exists()), None)
 
@@ -200,7 +206,7 @@ def test_hostile_files_are_each_answered_once(
     specials = {  # not regular files, or not UTF-8 names: refused without being read
         "link.txt": lambda path: path.symlink_to(outside),
         "pipe.txt": lambda path: os.mkfifo(path),
-        "big.txt": lambda path: path.open("wb").truncate(100 * 2**20),  # sparse: 100 MB of nothing
+        "big.txt": lambda path: sparse(path, 100 * 2**20),  # 100 MB of nothing
     }
     for name, make in specials.items():
         make(inbox / name)

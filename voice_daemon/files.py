@@ -23,6 +23,12 @@ def safe_name(name: str) -> str:
     return _UNSAFE.sub("_", name).strip("._")[:120] or "speech"
 
 
+def shown(name: str) -> str:
+    """A file name as text that can go anywhere (logs, events): bytes of a name that are not
+    UTF-8 (which Python keeps as lone surrogates) written as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @contextmanager
 def replacing(path: Path, durable: bool = False, staging: Path | None = None) -> Iterator[BinaryIO]:
     """A binary handle on a temporary file (``.NAME.*.tmp`` beside ``path``, or in ``staging`` on

@@ -22,7 +22,7 @@ from voice_daemon.core.events import Event, Notice
 from voice_daemon.core.port import SourcePort
 from voice_daemon.core.request import SpeechRequest, decode_fields, make_request
 from voice_daemon.errors import DuplicateRequest, IdInUse, QueueFull, RequestError, VoiceDaemonError
-from voice_daemon.files import prune, safe_name, write_text_atomic
+from voice_daemon.files import prune, safe_name, shown, write_text_atomic
 from voice_daemon.watching import SettledFiles
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class DropFolder:
 
     def _file(self, claimed: Path, folder: Path, error: str | None = None) -> None:
         if error is not None:
-            log.warning("drop-folder file %s failed: %s", claimed.name, error)
+            log.warning("drop-folder file %s failed: %s", shown(claimed.name), error)
             try:
                 write_text_atomic(folder / f"{claimed.stem}.error.txt", error + "\n")
             except OSError as exc:
