@@ -37,8 +37,12 @@ class DropFolder:
     def __init__(self, directory: Path, seam: SourcePort, *, settle: float, rescan: float) -> None:
         self.directory = directory
         self.seam = seam
-        self.processing, self.done, self.failed = (directory / name for name in ("processing", "done", "failed"))
-        self._watcher = SettledFiles(directory, self._on_ready, accept=self._accepts, settle=settle, rescan=rescan)
+        self.processing, self.done, self.failed = (
+            directory / name for name in ("processing", "done", "failed")
+        )
+        self._watcher = SettledFiles(
+            directory, self._on_ready, accept=self._accepts, settle=settle, rescan=rescan
+        )
         self._deferred = False  # files are waiting in the folder for room in the queue
 
     def start(self) -> None:
@@ -56,7 +60,11 @@ class DropFolder:
         prune(self.done, older_than_seconds)
 
     def _accepts(self, path: Path) -> bool:
-        return path.parent == self.directory and path.suffix in REQUEST_SUFFIXES and not path.name.startswith(".")
+        return (
+            path.parent == self.directory
+            and path.suffix in REQUEST_SUFFIXES
+            and not path.name.startswith(".")
+        )
 
     def _on_ready(self, path: Path) -> None:
         claimed = self.processing / path.name
@@ -105,7 +113,9 @@ class DropFolder:
         if outcome.request.context.get("file") == claimed.name and outcome.request.source == SOURCE:
             self._finish(claimed, outcome.state, outcome.data)
         else:  # answered like any refusal: its 'failed' event files it
-            reused = IdInUse(f"request id {request.id!r} was already used by another request", request_id=request.id)
+            reused = IdInUse(
+                f"request id {request.id!r} was already used by another request", request_id=request.id
+            )
             self.seam.refuse(reused, request=request)
 
     def _on_notice(self, notice: Notice) -> None:

@@ -60,10 +60,17 @@ class MqttBridge:
         connect = Properties(PacketTypes.CONNECT)
         connect.SessionExpiryInterval = int(self.settings.session_expiry_hours * 3600)
         connect.MaximumPacketSize = self.settings.max_payload_bytes + _PACKET_HEADROOM
-        log.info("connecting to MQTT broker %s:%d as %s", self.settings.host, self.settings.port, self.client_id)
+        log.info(
+            "connecting to MQTT broker %s:%d as %s", self.settings.host, self.settings.port, self.client_id
+        )
         self._outbox.start()
-        self._client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive,
-                                   clean_start=False, properties=connect)  # fmt: skip
+        self._client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            self.settings.keepalive,
+            clean_start=False,
+            properties=connect,
+        )
         self._client.loop_start()
 
     def stop(self) -> None:
@@ -79,8 +86,9 @@ class MqttBridge:
 
     def _make_client(self) -> paho.Client:
         settings = self.settings
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=paho.MQTTv5, manual_ack=True)  # fmt: skip
+        client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5, manual_ack=True
+        )
         client.on_log = self._on_paho_log
         if settings.username:
             client.username_pw_set(settings.username, self._password())
@@ -116,7 +124,9 @@ class MqttBridge:
         self._outbox.retain(self.topics.status, "online")
         self._publish_state()
 
-    def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    def _on_disconnect(
+        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
         if self._stopping:
             log.info("disconnected from MQTT broker")
         else:
@@ -129,8 +139,12 @@ class MqttBridge:
     def _handlers(self) -> dict[str, Handler]:
         topics, settings = self.topics, self.settings
         say = f"$share/{settings.share_group}/{topics.say}" if settings.share_group else topics.say
-        handlers: dict[str, Handler] = {say: self._say, topics.notify: self._notify,
-                                        topics.stop: self._stop, topics.default_voice_set: self._set_default_voice}  # fmt: skip
+        handlers: dict[str, Handler] = {
+            say: self._say,
+            topics.notify: self._notify,
+            topics.stop: self._stop,
+            topics.default_voice_set: self._set_default_voice,
+        }
         if settings.voice_topics:
             handlers[topics.say_voice] = self._say
         if settings.hermes:
@@ -179,7 +193,9 @@ class MqttBridge:
 
     def _notify(self, message: paho.MQTTMessage) -> None:
         try:
-            request = make_request({"text": message.payload.decode("utf-8", "replace")}, self.limits, source=SOURCE)
+            request = make_request(
+                {"text": message.payload.decode("utf-8", "replace")}, self.limits, source=SOURCE
+            )
         except RequestError as exc:
             self.seam.refuse(exc, source=SOURCE)
             return
@@ -208,7 +224,9 @@ class MqttBridge:
     # -- commands ---------------------------------------------------------------------------
 
     def _stop(self, _message: paho.MQTTMessage) -> None:
-        log.info("stop requested over MQTT: %s", "stopping" if self.seam.stop_current() else "nothing playing")
+        log.info(
+            "stop requested over MQTT: %s", "stopping" if self.seam.stop_current() else "nothing playing"
+        )
 
     def _set_default_voice(self, message: paho.MQTTMessage) -> None:
         name = message.payload.decode("utf-8", "replace").strip()

@@ -122,16 +122,22 @@ class WyomingSource(ConnectionSource):
         try:
             from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
         except ImportError:
-            log.warning("wyoming.zeroconf is on but the zeroconf package is not installed "
-                        "(pip install zeroconf); the server is not announced")  # fmt: skip
+            log.warning(
+                "wyoming.zeroconf is on but the zeroconf package is not installed "
+                "(pip install zeroconf); the server is not announced"
+            )
             return
         address = urlparse(self.uri)
         host = _announced_host(address.hostname or "") or _own_address()
         if ipaddress.ip_address(host).is_loopback:
-            log.warning("wyoming.zeroconf announces %s, a loopback address: only this host can connect "
-                        "(listen on tcp://0.0.0.0:PORT for Home Assistant elsewhere)", host)  # fmt: skip
-        service = AsyncServiceInfo(_SERVICE, f"{PROGRAM}.{_SERVICE}", addresses=[socket.inet_aton(host)],
-                                   port=address.port)  # fmt: skip
+            log.warning(
+                "wyoming.zeroconf announces %s, a loopback address: only this host can connect "
+                "(listen on tcp://0.0.0.0:PORT for Home Assistant elsewhere)",
+                host,
+            )
+        service = AsyncServiceInfo(
+            _SERVICE, f"{PROGRAM}.{_SERVICE}", addresses=[socket.inet_aton(host)], port=address.port
+        )
         self._zeroconf = AsyncZeroconf()
         # registered (another daemon's name taken: "voice-daemon (2)"), then broadcast
         await (await self._zeroconf.async_register_service(service, allow_name_change=True))
