@@ -200,6 +200,6 @@ def test_the_source_refuses_a_taken_port_and_warns_off_loopback_without_a_key(
         exposed.open()
         exposed.stop()
     assert "not loopback, and no http.api_key is set" in caplog.text
-    with pytest.raises(ConfigError, match="http.api_key_file .* is empty"):
+    with pytest.raises(ConfigError, match=r"http\.api_key_file .* is empty"):
         (tmp_path / "key").write_text("\n")
         HttpSource(HttpSettings(api_key_file=tmp_path / "key"))

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import mqtt_config
 from tests.support.broker import Broker, Listener
 from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed, wait_until
+from tests.support.pulse import PulseServer
 
 
 def states(listener: Listener, request_id: str) -> list[str]:
@@ -159,8 +160,8 @@ def test_two_daemons_share_one_subscription(
 
 
 def test_stop_button_cuts_the_announcement_short(
-    start_daemon: StartDaemon, broker: Broker, listener: Listener, pulse
-) -> None:  # noqa: ANN001
+    start_daemon: StartDaemon, broker: Broker, listener: Listener, pulse: PulseServer
+) -> None:
     config = FAST.replace('mode = "file"', 'mode = "play"\ndevice = "pulse"') + mqtt_config(broker)
     start_daemon(config, env=pulse.env)
     listener.wait_for(lambda: listener.on("voice/status"), 30, "online status")

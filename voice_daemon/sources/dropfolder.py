@@ -12,6 +12,7 @@ read (a link, a pipe or a folder with a request's name is refused), and never mo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -140,10 +141,8 @@ class DropFolder:
                 write_text_atomic(folder / f"{claimed.stem}.error.txt", error + "\n")
             except OSError as exc:
                 log.error("cannot write %s: %s", folder / f"{claimed.stem}.error.txt", exc)
-        try:
+        with contextlib.suppress(FileNotFoundError):  # already filed
             os.replace(claimed, folder / claimed.name)
-        except FileNotFoundError:
-            pass  # already filed
 
 
 def _read(path: Path, limit: int) -> bytes:

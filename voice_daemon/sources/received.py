@@ -3,9 +3,9 @@
 Written is not received: on loopback a socket's send buffer grows to megabytes, so a caller that
 stops reading would look as if it took everything.  The kernel tells how many written bytes it
 still holds (``SIOCOUTQ``: not yet sent, or not yet acknowledged by TCP; for a unix socket, the
-buffers not yet read, counted whole); with what the event loop still buffers, the rest has reached the caller.  A
-:class:`Received` counts the bytes written and where each chunk of audio ends among them, and
-turns that into samples for :meth:`voice_daemon.core.lane.Stream.audio`.
+buffers not yet read, counted whole); with what the event loop still buffers, the rest has
+reached the caller.  A :class:`Received` counts the bytes written and where each chunk of audio
+ends among them, and turns that into samples for :meth:`voice_daemon.core.lane.Stream.audio`.
 """
 
 from __future__ import annotations

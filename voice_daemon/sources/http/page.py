@@ -39,7 +39,8 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def status(request: Request) -> JSONResponse:
-    """The queue, what is being spoken, the default voice, the languages and the last events (newest first)."""
+    """The queue, what is being spoken, the default voice, the languages and the last events
+    (newest first)."""
     source = request.app.state.source
     state = source.ready_seam().state()
     return JSONResponse(

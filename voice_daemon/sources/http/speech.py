@@ -72,7 +72,8 @@ class VoiceId(BaseModel):
 
 
 class SpeechBody(BaseModel):
-    """OpenAI's request body, plus ``language``; ``instructions`` is accepted and ignored (XTTS takes none)."""
+    """OpenAI's request body, plus ``language``; ``instructions`` is accepted and ignored
+    (XTTS takes none)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -171,7 +172,8 @@ class Sending:
         self._transport, self._loop = transport, asyncio.get_running_loop()
 
     def audio(self) -> AsyncIterator[np.ndarray]:
-        """The stream's audio (see ``Stream.audio``: a client that takes nothing for the timeout is let go)."""
+        """The stream's audio (see ``Stream.audio``: a client that takes nothing for the timeout
+        is let go)."""
         received = self.received.samples if self.received is not None else None
         return self.stream.audio(received, stall_seconds=self.stall_seconds, on_stall=self.abort)
 
@@ -192,7 +194,8 @@ class Sending:
 
 
 async def _encoded(sending: Sending, encoder: Encoder) -> AsyncIterator[tuple[bytes, int]]:
-    """The audio in the encoder's format as it is made: (bytes, samples of audio whose encoding ends there)."""
+    """The audio in the encoder's format as it is made: (bytes, samples of audio whose encoding
+    ends there)."""
     try:
         async for chunk in sending.audio():
             data = b"".join(  # a long chunk (from the cache) in slices, so no one encoding is long

@@ -171,7 +171,10 @@ class MqttBridge:
             client.ack(message.mid, message.qos)
 
     def _answer_crash(self, message: paho.MQTTMessage, exc: Exception) -> None:
-        error = f"internal error handling a message on {message.topic}: {type(exc).__name__} (see the daemon's log)"
+        error = (
+            f"internal error handling a message on {message.topic}: {type(exc).__name__} "
+            "(see the daemon's log)"
+        )
         if message.topic == hermes.SAY:
             context = hermes.context_of(message.payload)
             self.seam.refuse(error, source=hermes.SOURCE, request_id=context["hermes_id"], context=context)

@@ -74,7 +74,7 @@ class WyomingSource(ConnectionSource):
         if self.settings.zeroconf:
             try:
                 self._call(self._announce(), _START_TIMEOUT)
-            except Exception as exc:  # noqa: BLE001 -- a convenience: the server serves without it
+            except Exception as exc:  # a convenience: the server serves without it
                 log.warning(
                     "wyoming: could not announce the server over zeroconf: %s", exc or type(exc).__name__
                 )

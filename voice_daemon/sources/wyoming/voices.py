@@ -14,9 +14,9 @@ from typing import Any
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
-from voice_daemon.version import __version__
 from voice_daemon.core.request import LANGUAGES
 from voice_daemon.errors import RequestError
+from voice_daemon.version import __version__
 
 PROGRAM = "voice-daemon"
 _XTTS = Attribution(name="Coqui XTTS v2", url="https://huggingface.co/coqui/XTTS-v2")
