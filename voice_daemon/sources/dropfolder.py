@@ -18,6 +18,7 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from voice_daemon.core.events import Event, Notice
 from voice_daemon.core.port import SourcePort
@@ -128,7 +129,7 @@ class DropFolder:
             self._deferred = False
             self._watcher.scan()  # room again: look at the waiting files now, not at the next rescan
 
-    def _finish(self, claimed: Path, state: str, data: dict) -> None:
+    def _finish(self, claimed: Path, state: str, data: dict[str, Any]) -> None:
         if state == "done":
             self._file(claimed, self.done)
         else:

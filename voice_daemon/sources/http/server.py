@@ -243,6 +243,7 @@ def _application(source: HttpSource) -> Starlette:
 class Protocol(H11Protocol):
     """uvicorn's HTTP/1.1, telling the app each connection's transport (what a client has received)."""
 
+    # uvicorn's H11Protocol narrows asyncio.Protocol's BaseTransport to Transport; this follows it.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         app = self.app

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, LogLevel
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -57,7 +58,8 @@ class MqttBridge:
 
     def start(self) -> None:
         self.seam.subscribe(self._on_notice)
-        connect = Properties(PacketTypes.CONNECT)
+        # paho's Properties is unannotated: mypy strict refuses the call without the ignore
+        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect.SessionExpiryInterval = int(self.settings.session_expiry_hours * 3600)
         connect.MaximumPacketSize = self.settings.max_payload_bytes + _PACKET_HEADROOM
         log.info(
@@ -87,7 +89,7 @@ class MqttBridge:
     def _make_client(self) -> paho.Client:
         settings = self.settings
         client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5, manual_ack=True
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5, manual_ack=True
         )
         client.on_log = self._on_paho_log
         if settings.username:
@@ -176,10 +178,10 @@ class MqttBridge:
             "(see the daemon's log)"
         )
         if message.topic == hermes.SAY:
-            context = hermes.context_of(message.payload)
+            context = hermes.context_of(bytes(message.payload))
             self.seam.refuse(error, source=hermes.SOURCE, request_id=context["hermes_id"], context=context)
         else:
-            self.seam.refuse(error, source=SOURCE, request_id=payload_id(message.payload))
+            self.seam.refuse(error, source=SOURCE, request_id=payload_id(bytes(message.payload)))
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -188,7 +190,7 @@ class MqttBridge:
         if message.topic.startswith(self.topics.say + "/"):
             fixed["voice"] = message.topic.rsplit("/", 1)[1]  # validated like any voice name
         try:
-            request = parse_payload(message.payload, self.limits, **fixed)
+            request = parse_payload(bytes(message.payload), self.limits, **fixed)
         except RequestError as exc:
             self.seam.refuse(exc, source=SOURCE)
             return
@@ -205,12 +207,13 @@ class MqttBridge:
         self._submit(request, message)
 
     def _hermes_say(self, message: paho.MQTTMessage) -> None:
-        context = hermes.context_of(message.payload)
+        payload = bytes(message.payload)  # typed bytes | bytearray; paho delivers bytes: no copy
+        context = hermes.context_of(payload)
         if context["site_id"] not in self.settings.hermes_site_ids:
             log.debug("ignoring hermes/tts/say for site %s", context["site_id"])
             return
         try:
-            request = hermes.parse_say(message.payload, self.limits, context)
+            request = hermes.parse_say(payload, self.limits, context)
         except RequestError as exc:
             self.seam.refuse(exc, source=hermes.SOURCE, request_id=context["hermes_id"], context=context)
             return
@@ -316,7 +319,7 @@ def paho_level(level: int, text: str) -> int | None:
     """
     if text.startswith("Client is not connected"):
         return None
-    python_level = paho.LOGGING_LEVEL[level]
+    python_level = paho.LOGGING_LEVEL[LogLevel(level)]
     if text.startswith("failed to receive on socket"):
         return min(python_level, logging.WARNING)
     return python_level

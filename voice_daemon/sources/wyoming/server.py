@@ -94,6 +94,7 @@ class WyomingSource(ConnectionSource):
         address = urlparse(self.settings.uri)
         self._server = AsyncTcpServer(address.hostname or "", address.port or 0)
         await self._server.start(lambda reader, writer: SpeechHandler(reader, writer, self))
+        # wyoming's asyncio server is Optional until start(), which has just made it.
         host, port = self._server._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
         self.uri = f"tcp://{f'[{host}]' if ':' in host else host}:{port}"
 
