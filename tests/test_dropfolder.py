@@ -177,10 +177,8 @@ def test_a_full_queue_leaves_files_waiting_until_half_of_it_is_free(inbox: Path)
         seam.end(seam.submitted[0].id)  # one left of two: half free, scanned at once, not at the rescan
         wait_until(
             lambda: (
-                len(seam.submitted) == 2
-                and not list(inbox.glob("*.txt"))
-                or len(seam.outcomes) == 1
-                and len(list(inbox.glob("*.txt"))) == 1
+                (len(seam.submitted) == 2 and not list(inbox.glob("*.txt")))
+                or (len(seam.outcomes) == 1 and len(list(inbox.glob("*.txt"))) == 1)
             ),
             "one more taken",
         )

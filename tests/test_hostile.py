@@ -50,8 +50,15 @@ def publish_all(listener: Listener, topic: str, payloads: list[bytes]) -> None:
 
 def ghost_requests(prefix: str, count: int) -> list[Hostile]:
     """Well-formed requests for a voice that does not exist: refused at the queue."""
-    return [Hostile(f"{prefix}{n}", json.dumps({"id": f"{prefix}{n}", "text": "Hello.", "voice": "ghost"}).encode(),
-                    f"{prefix}{n}", "unknown voice") for n in range(count)]  # fmt: skip
+    return [
+        Hostile(
+            f"{prefix}{n}",
+            json.dumps({"id": f"{prefix}{n}", "text": "Hello.", "voice": "ghost"}).encode(),
+            f"{prefix}{n}",
+            "unknown voice",
+        )
+        for n in range(count)
+    ]
 
 
 def test_every_hostile_payload_is_refused_by_the_one_decoding_rule() -> None:
@@ -111,8 +118,11 @@ def test_huge_and_lying_references_are_refused_from_the_header(start_daemon: Sta
     for name in ("huge.wav", "long.wav", "liar.flac", "anna.flac"):
         (staging / name).rename(voices / name)
     rejected = [voices / f"{name}.error.txt" for name in ("huge", "long", "liar")]
-    wait_until(lambda: all(path.exists() for path in rejected), 60,
-               lambda: f"all three rejected; log:\n{daemon.log()[-3000:]}")  # fmt: skip
+    wait_until(
+        lambda: all(path.exists() for path in rejected),
+        60,
+        lambda: f"all three rejected; log:\n{daemon.log()[-3000:]}",
+    )
     wait_until(lambda: "voice anna ready" in daemon.log(), 60, "the good voice beside them")
     huge, long, liar = (path.read_text() for path in rejected)
     assert "file is 200 MB, the maximum for a reference is 128 MB" in huge

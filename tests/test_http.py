@@ -86,12 +86,20 @@ def test_audio_streams_as_it_is_made_a_full_lane_answers_429_and_going_away_or_s
     assert_clean_log(daemon.log())
 
     long_text = " ".join([LONG] * 2)
-    with httpx.stream("POST", url + "v1/audio/speech", json={"input": long_text, "response_format": "pcm"},
-                      headers=headers, timeout=120) as streaming:  # fmt: skip
+    with httpx.stream(
+        "POST",
+        url + "v1/audio/speech",
+        json={"input": long_text, "response_format": "pcm"},
+        headers=headers,
+        timeout=120,
+    ) as streaming:
         first_id = streaming.headers["x-request-id"]
         next(streaming.iter_bytes())  # being served now
-        waiting = threading.Thread(target=lambda: httpx.post(url + "v1/audio/speech", json={"input": TEXT},
-                                                             headers=headers, timeout=120))  # fmt: skip
+        waiting = threading.Thread(
+            target=lambda: httpx.post(
+                url + "v1/audio/speech", json={"input": TEXT}, headers=headers, timeout=120
+            )
+        )
         waiting.start()
         wait_until(
             lambda: httpx.get(url + "v1/status", headers=headers).json()["interactive_waiting"] == 1, 30
@@ -100,16 +108,26 @@ def test_audio_streams_as_it_is_made_a_full_lane_answers_429_and_going_away_or_s
             client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
         assert busy.value.response.headers["retry-after"] == "2"
     # the connection closed mid-stream: the worker stops that request and serves the waiting one
-    wait_until(lambda: f"request {first_id} failed: cancelled: the caller went away" in daemon.log(), 60,
-               lambda: daemon.log())  # fmt: skip
+    wait_until(
+        lambda: f"request {first_id} failed: cancelled: the caller went away" in daemon.log(),
+        60,
+        lambda: daemon.log(),
+    )
     waiting.join(120)
     events = httpx.get(url + "v1/status", headers=headers).json()["events"]
     assert next(e["state"] for e in events if e["id"] == first_id) == "failed"
-    assert sum(e["state"] == "done" for e in events) == 1  # the waiting one (the refusals pushed out the rest)
+    assert (
+        sum(e["state"] == "done" for e in events) == 1
+    )  # the waiting one (the refusals pushed out the rest)
 
     # SIGTERM mid-stream: after a grace period the response is cut short, never ended as if whole
-    with httpx.stream("POST", url + "v1/audio/speech", json={"input": long_text + " Again.", "response_format": "wav"},
-                      headers=headers, timeout=120) as streaming:  # fmt: skip
+    with httpx.stream(
+        "POST",
+        url + "v1/audio/speech",
+        json={"input": long_text + " Again.", "response_format": "wav"},
+        headers=headers,
+        timeout=120,
+    ) as streaming:
         pieces = streaming.iter_bytes()
         next(pieces)
         stopping = threading.Thread(target=daemon.stop)
@@ -182,6 +200,6 @@ def test_the_source_refuses_a_taken_port_and_warns_off_loopback_without_a_key(
         exposed.open()
         exposed.stop()
     assert "not loopback, and no http.api_key is set" in caplog.text
-    with pytest.raises(ConfigError, match="http.api_key_file .* is empty"):
+    with pytest.raises(ConfigError, match=r"http\.api_key_file .* is empty"):
         (tmp_path / "key").write_text("\n")
         HttpSource(HttpSettings(api_key_file=tmp_path / "key"))

@@ -166,7 +166,10 @@ def test_the_openai_client_raises_its_own_error_classes(api: openai.OpenAI, seam
         api.audio.speech.create(model="tts-1", voice="alloy", input="  ")
     with pytest.raises(openai.BadRequestError, match="response_format"):
         api.audio.speech.create(
-            model="tts-1", input=TEXT, voice="alloy", response_format="ogg"  # type: ignore[arg-type]
+            model="tts-1",
+            input=TEXT,
+            voice="alloy",
+            response_format="ogg",  # type: ignore[arg-type]
         )
     wrong = openai.OpenAI(
         base_url="http://testserver/v1",

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import mqtt_config
 from tests.support.broker import Broker, Listener
 from tests.support.daemonproc import FAST, StartDaemon, drop, outcome, wait_filed, wait_until
+from tests.support.pulse import PulseServer
 
 
 def states(listener: Listener, request_id: str) -> list[str]:
@@ -25,8 +26,9 @@ def states(listener: Listener, request_id: str) -> list[str]:
 def wait_final(listener: Listener, request_id: str, timeout: float = 60) -> dict:
     return listener.wait_for(
         lambda: next((e for e in listener.events(request_id) if e["state"] in ("done", "failed")), None),
-        timeout, f"final event of {request_id}",
-    )  # fmt: skip
+        timeout,
+        f"final event of {request_id}",
+    )
 
 
 def test_request_kinds_the_event_sequence_and_a_clean_stop(
@@ -40,14 +42,22 @@ def test_request_kinds_the_event_sequence_and_a_clean_stop(
     assert done["file"] == "json-1.wav" and done["audio_seconds"] > 0 and done["synthesis_seconds"] > 0
 
     listener.publish("voice/say", "Plain text works too.")
-    plain = listener.wait_for(lambda: [m.json() for m in listener.on("voice/event")
-                                       if m.json()["state"] == "done" and m.json()["id"] != "json-1"], 60)  # fmt: skip
+    plain = listener.wait_for(
+        lambda: [
+            m.json()
+            for m in listener.on("voice/event")
+            if m.json()["state"] == "done" and m.json()["id"] != "json-1"
+        ],
+        60,
+    )
     assert plain[0]["id"]  # generated
 
     listener.publish("voice/say/default", {"id": "by-topic", "text": "Voice chosen by topic."})
     assert wait_final(listener, "by-topic")["state"] == "done"
     listener.publish("voice/notify", "Message from a Home Assistant notify entity.")
-    listener.wait_for(lambda: len([m for m in listener.on("voice/event") if m.json()["state"] == "done"]) == 4, 60)
+    listener.wait_for(
+        lambda: len([m for m in listener.on("voice/event") if m.json()["state"] == "done"]) == 4, 60
+    )
     assert daemon.stop() == 0
     listener.wait_for(lambda: listener.on("voice/status")[-1].payload == b"offline", 10, "offline")
 
@@ -63,12 +73,17 @@ def test_retained_status_voices_and_last_will(start_daemon: StartDaemon, broker:
     late.close()
     daemon.kill()  # no clean disconnect: the broker publishes the last will
     after = Listener(broker, ["voice/status"])
-    after.wait_for(lambda: after.on("voice/status") and after.on("voice/status")[-1].payload == b"offline", 20,
-                   "last will")  # fmt: skip
+    after.wait_for(
+        lambda: after.on("voice/status") and after.on("voice/status")[-1].payload == b"offline",
+        20,
+        "last will",
+    )
     after.close()
 
 
-def test_broker_restart_mid_queue_loses_nothing(start_daemon: StartDaemon, broker: Broker, listener: Listener, home: Path) -> None:
+def test_broker_restart_mid_queue_loses_nothing(
+    start_daemon: StartDaemon, broker: Broker, listener: Listener, home: Path
+) -> None:
     start_daemon(FAST + mqtt_config(broker))
     listener.wait_for(lambda: listener.on("voice/status"), 30, "online status")
     ids = [f"r{i}" for i in range(6)]
@@ -95,7 +110,9 @@ def test_a_request_published_while_the_daemon_is_down_is_served(
     assert wait_final(listener, "while-away")["state"] == "done"
 
 
-def test_broker_unreachable_at_start_the_drop_folder_still_works(start_daemon: StartDaemon, home: Path) -> None:
+def test_broker_unreachable_at_start_the_drop_folder_still_works(
+    start_daemon: StartDaemon, home: Path
+) -> None:
     start_daemon(FAST + '\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = 9\n')
     drop(home, "offline-broker.txt", "The broker is down but I still speak.")
     assert wait_filed(home, "offline-broker.txt") == "done"
@@ -103,7 +120,11 @@ def test_broker_unreachable_at_start_the_drop_folder_still_works(start_daemon: S
 
 @pytest.mark.timeout(300)
 def test_two_daemons_share_one_subscription(
-    start_daemon: StartDaemon, broker: Broker, listener: Listener, home: Path, tiny_model: Path,
+    start_daemon: StartDaemon,
+    broker: Broker,
+    listener: Listener,
+    home: Path,
+    tiny_model: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     from tests.conftest import write_config
@@ -112,8 +133,11 @@ def test_two_daemons_share_one_subscription(
     start_daemon(FAST + mqtt_config(broker, 'share_group = "speakers"').replace('"vd-test"', '"vd-one"'))
     other_home = tmp_path_factory.mktemp("second-daemon")
     shutil.copytree(home / "voices", other_home / "voices")
-    config = write_config(other_home, tiny_model,
-                          FAST + mqtt_config(broker, 'share_group = "speakers"').replace('"vd-test"', '"vd-two"'))
+    config = write_config(
+        other_home,
+        tiny_model,
+        FAST + mqtt_config(broker, 'share_group = "speakers"').replace('"vd-test"', '"vd-two"'),
+    )
     second = DaemonProcess(config, other_home)
     try:
         second.wait_ready()
@@ -135,17 +159,19 @@ def test_two_daemons_share_one_subscription(
         second.stop()
 
 
-
 def test_stop_button_cuts_the_announcement_short(
-    start_daemon: StartDaemon, broker: Broker, listener: Listener, pulse
-) -> None:  # noqa: ANN001
+    start_daemon: StartDaemon, broker: Broker, listener: Listener, pulse: PulseServer
+) -> None:
     config = FAST.replace('mode = "file"', 'mode = "play"\ndevice = "pulse"') + mqtt_config(broker)
     start_daemon(config, env=pulse.env)
     listener.wait_for(lambda: listener.on("voice/status"), 30, "online status")
     text = " ".join(f"This is sentence number {i} of a very long announcement." for i in range(15))
     listener.publish("voice/say", {"id": "long-one", "text": text})
-    listener.wait_for(lambda: listener.on("voice/speaking") and listener.on("voice/speaking")[-1].payload == b"ON", 60,
-                      "speaking ON")  # fmt: skip
+    listener.wait_for(
+        lambda: listener.on("voice/speaking") and listener.on("voice/speaking")[-1].payload == b"ON",
+        60,
+        "speaking ON",
+    )
     time.sleep(1)
     listener.publish("voice/stop", "PRESS")
     done = wait_final(listener, "long-one", 30)

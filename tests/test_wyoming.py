@@ -68,8 +68,9 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, reference: Path,
-           pulse: PulseServer) -> Iterator[Server]:  # fmt: skip
+def server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, reference: Path, pulse: PulseServer
+) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("wyoming")
     for name in ("voices", "inbox", "output", "cache", "spool"):
         (home / name).mkdir()
@@ -89,8 +90,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, reference
         assert daemon.stop() == 0, daemon.log()
 
 
-async def exchange(client: AsyncTcpClient, events: list[Event], until: tuple[str, ...] = ("audio-stop", "error"),
-                   timeout: float = 60) -> list[Event]:  # fmt: skip
+async def exchange(
+    client: AsyncTcpClient,
+    events: list[Event],
+    until: tuple[str, ...] = ("audio-stop", "error"),
+    timeout: float = 60,
+) -> list[Event]:
     """Send ``events``, then read until an event of a type in ``until`` (or the connection closes)."""
     async with client:
         for event in events:
@@ -134,8 +139,11 @@ def test_describe_says_starting_then_lists_every_voice_per_language_as_the_folde
         (f"default ({language})", (language,)) for language in LANGUAGES
     }
     shutil.copy(clip_longer_than(corpus, "3080", 8), server.home / "voices" / "anna.flac")
-    wait_until(lambda: "anna (de)" in {voice.name for voice in describe(server).tts[0].voices}, 30,
-               "voice anna in the info")  # fmt: skip
+    wait_until(
+        lambda: "anna (de)" in {voice.name for voice in describe(server).tts[0].voices},
+        30,
+        "voice anna in the info",
+    )
 
 
 def test_an_entry_implies_its_voice_and_language_and_an_explicit_language_wins() -> None:
@@ -261,8 +269,11 @@ def test_hostile_bytes_are_answered_and_survived_with_bounded_memory(server: Ser
         return await asyncio.gather(*(one(raw) for raw in framed + lies))
 
     answers = asyncio.run(run())
-    wrong = [(raw[:60], types(events)) for raw, events in zip(framed + lies, answers, strict=True)
-             if types(events) != ["error"]]  # fmt: skip
+    wrong = [
+        (raw[:60], types(events))
+        for raw, events in zip(framed + lies, answers, strict=True)
+        if types(events) != ["error"]
+    ]
     assert not wrong, wrong[:5]
     assert {a[0].data["code"] for a in answers} == {"bad_event"}
 
@@ -298,8 +309,12 @@ def test_many_connections_at_once_are_served_and_beyond_the_bound_refused(server
     answers, refused = asyncio.run(run())
     assert all(types(events) == ["info"] for events in answers)
     assert types(refused) == ["error"] and f"{CONNECTIONS} connections are open" in refused[0].data["text"]
-    wait_until(lambda: types(asyncio.run(exchange(server.client(), [Describe().event()], ("info", "error"))))
-               == ["info"], 10)  # fmt: skip
+    wait_until(
+        lambda: (
+            types(asyncio.run(exchange(server.client(), [Describe().event()], ("info", "error")))) == ["info"]
+        ),
+        10,
+    )
     assert time.monotonic() - started < TIMEOUT + 10
     assert json.dumps(describe(server).tts[0].to_dict())  # still serving
 

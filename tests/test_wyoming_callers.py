@@ -334,25 +334,40 @@ MAX_TEXT = 300
     ("events", "expected", "code"),
     [
         ([Synthesize("   ").event()], "text is empty", "bad_request"),
-        ([Synthesize("Hello.", voice=SynthesizeVoice(name="ghost (de)")).event()], "unknown voice 'ghost'",
-         "unknown_voice"),
-        ([Synthesize("Hello.", voice=SynthesizeVoice(name="alice (tlh)")).event()], "unsupported language 'tlh'",
-         "bad_request"),
-        ([Event("synthesize", {"text": "Hi.", "voice": {"name": "alice", "language": "xx"}})], "unsupported",
-         "bad_request"),
+        (
+            [Synthesize("Hello.", voice=SynthesizeVoice(name="ghost (de)")).event()],
+            "unknown voice 'ghost'",
+            "unknown_voice",
+        ),
+        (
+            [Synthesize("Hello.", voice=SynthesizeVoice(name="alice (tlh)")).event()],
+            "unsupported language 'tlh'",
+            "bad_request",
+        ),
+        (
+            [Event("synthesize", {"text": "Hi.", "voice": {"name": "alice", "language": "xx"}})],
+            "unsupported",
+            "bad_request",
+        ),
         ([Synthesize("x" * (MAX_TEXT + 1)).event()], f"the maximum is {MAX_TEXT}", "bad_request"),
         ([Event("synthesize", {"text": 5})], "text must be a string", "bad_request"),
-        ([Event("synthesize", {"voice": {"name": "alice"}})], "synthesize event whose data does not fit",
-         "bad_request"),
+        (
+            [Event("synthesize", {"voice": {"name": "alice"}})],
+            "synthesize event whose data does not fit",
+            "bad_request",
+        ),
         ([Event("synthesize", {"text": "Hi.", "voice": 7})], "voice must be an object", "bad_request"),
-        ([SynthesizeStart().event(), SynthesizeChunk("x" * (MAX_TEXT + 1)).event()], f"maximum is {MAX_TEXT}",
-         "bad_request"),
+        (
+            [SynthesizeStart().event(), SynthesizeChunk("x" * (MAX_TEXT + 1)).event()],
+            f"maximum is {MAX_TEXT}",
+            "bad_request",
+        ),
         ([SynthesizeStart().event(), SynthesizeStop().event()], "the stream held no text", "bad_request"),
         ([SynthesizeChunk("Hello.").event()], "outside a stream", "bad_request"),
         ([SynthesizeStop().event()], "outside a stream", "bad_request"),
         ([SynthesizeStart().event(), SynthesizeStart().event()], "inside a stream", "bad_request"),
     ],
-)  # fmt: skip
+)
 def test_every_refusal_is_one_failed_event_and_an_error_event_with_the_error_s_code(
     events: list[Event], expected: str, code: str
 ) -> None:
@@ -386,8 +401,12 @@ def test_a_stream_without_synthesize_and_a_plain_voice_with_a_language() -> None
         async def run() -> list[Event]:
             client = AsyncTcpClient("127.0.0.1", port)
             await client.connect()
-            for event in (start, SynthesizeChunk("Hallo").event(), SynthesizeChunk(" zusammen").event(),
-                          SynthesizeStop().event()):  # fmt: skip
+            for event in (
+                start,
+                SynthesizeChunk("Hallo").event(),
+                SynthesizeChunk(" zusammen").event(),
+                SynthesizeStop().event(),
+            ):
                 await client.write_event(event)
             answer = await read_all(client, 10)
             await client.disconnect()

@@ -29,8 +29,16 @@ class SlowWorker:
     """Serve ``fake``'s streams: per sentence of the text ``chunks`` chunks of ``chunk_seconds``, each
     after ``delay`` seconds (a long text is many pieces); ``lookahead`` seconds (the setting)."""
 
-    def __init__(self, fake: FakeSeam, *, chunks: int = 2, chunk_seconds: float = 0.25, delay: float = 0.0,
-                 lookahead: float = 1.0, delays: Sequence[float] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        fake: FakeSeam,
+        *,
+        chunks: int = 2,
+        chunk_seconds: float = 0.25,
+        delay: float = 0.0,
+        lookahead: float = 1.0,
+        delays: Sequence[float] = (),
+    ) -> None:
         self.fake, self.chunks, self.chunk_seconds, self.delay = fake, chunks, chunk_seconds, delay
         self.lookahead, self.delays = lookahead, list(delays)  # delays: before each piece, in turn
         self.made: dict[str, int] = {}  # request id -> pieces made

@@ -12,11 +12,13 @@ read (a link, a pipe or a folder with a request's name is refused), and never mo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from voice_daemon.core.events import Event, Notice
 from voice_daemon.core.port import SourcePort
@@ -37,8 +39,12 @@ class DropFolder:
     def __init__(self, directory: Path, seam: SourcePort, *, settle: float, rescan: float) -> None:
         self.directory = directory
         self.seam = seam
-        self.processing, self.done, self.failed = (directory / name for name in ("processing", "done", "failed"))
-        self._watcher = SettledFiles(directory, self._on_ready, accept=self._accepts, settle=settle, rescan=rescan)
+        self.processing, self.done, self.failed = (
+            directory / name for name in ("processing", "done", "failed")
+        )
+        self._watcher = SettledFiles(
+            directory, self._on_ready, accept=self._accepts, settle=settle, rescan=rescan
+        )
         self._deferred = False  # files are waiting in the folder for room in the queue
 
     def start(self) -> None:
@@ -56,7 +62,11 @@ class DropFolder:
         prune(self.done, older_than_seconds)
 
     def _accepts(self, path: Path) -> bool:
-        return path.parent == self.directory and path.suffix in REQUEST_SUFFIXES and not path.name.startswith(".")
+        return (
+            path.parent == self.directory
+            and path.suffix in REQUEST_SUFFIXES
+            and not path.name.startswith(".")
+        )
 
     def _on_ready(self, path: Path) -> None:
         claimed = self.processing / path.name
@@ -105,7 +115,9 @@ class DropFolder:
         if outcome.request.context.get("file") == claimed.name and outcome.request.source == SOURCE:
             self._finish(claimed, outcome.state, outcome.data)
         else:  # answered like any refusal: its 'failed' event files it
-            reused = IdInUse(f"request id {request.id!r} was already used by another request", request_id=request.id)
+            reused = IdInUse(
+                f"request id {request.id!r} was already used by another request", request_id=request.id
+            )
             self.seam.refuse(reused, request=request)
 
     def _on_notice(self, notice: Notice) -> None:
@@ -117,7 +129,7 @@ class DropFolder:
             self._deferred = False
             self._watcher.scan()  # room again: look at the waiting files now, not at the next rescan
 
-    def _finish(self, claimed: Path, state: str, data: dict) -> None:
+    def _finish(self, claimed: Path, state: str, data: dict[str, Any]) -> None:
         if state == "done":
             self._file(claimed, self.done)
         else:
@@ -130,10 +142,8 @@ class DropFolder:
                 write_text_atomic(folder / f"{claimed.stem}.error.txt", error + "\n")
             except OSError as exc:
                 log.error("cannot write %s: %s", folder / f"{claimed.stem}.error.txt", exc)
-        try:
+        with contextlib.suppress(FileNotFoundError):  # already filed
             os.replace(claimed, folder / claimed.name)
-        except FileNotFoundError:
-            pass  # already filed
 
 
 def _read(path: Path, limit: int) -> bytes:

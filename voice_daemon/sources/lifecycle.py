@@ -72,8 +72,8 @@ class ConnectionSource(ABC):
     def _close(self) -> None:
         """Stop listening and end the connections."""
 
-    def _attaching(self, seam: SourcePort) -> None:
+    def _attaching(self, seam: SourcePort) -> None:  # noqa: B027 -- an optional hook: overridden where needed
         """Take what is needed from ``seam`` (its limits)."""
 
-    def _starting(self, seam: SourcePort) -> None:
+    def _starting(self, seam: SourcePort) -> None:  # noqa: B027 -- an optional hook: overridden where needed
         """Anything to do just before requests are taken (subscribe, announce)."""

@@ -3,9 +3,9 @@
 Written is not received: on loopback a socket's send buffer grows to megabytes, so a caller that
 stops reading would look as if it took everything.  The kernel tells how many written bytes it
 still holds (``SIOCOUTQ``: not yet sent, or not yet acknowledged by TCP; for a unix socket, the
-buffers not yet read, counted whole); with what the event loop still buffers, the rest has reached the caller.  A
-:class:`Received` counts the bytes written and where each chunk of audio ends among them, and
-turns that into samples for :meth:`voice_daemon.core.lane.Stream.audio`.
+buffers not yet read, counted whole); with what the event loop still buffers, the rest has
+reached the caller.  A :class:`Received` counts the bytes written and where each chunk of audio
+ends among them, and turns that into samples for :meth:`voice_daemon.core.lane.Stream.audio`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ _SIOCOUTQ = termios.TIOCOUTQ  # the same request number on Linux
 class Received:
     """Bytes written to ``transport`` and the audio samples they carry; ``samples()`` received so far."""
 
-    def __init__(self, transport: asyncio.BaseTransport) -> None:
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
         self._transport = transport
         sock = transport.get_extra_info("socket")
         self._fd = sock.fileno() if sock is not None else -1
@@ -41,7 +41,7 @@ class Received:
     def unsent(self) -> int:
         """Bytes written that the caller has not received yet."""
         transport = self._transport
-        buffered = 0 if transport.is_closing() else transport.get_write_buffer_size()  # type: ignore[attr-defined]
+        buffered = 0 if transport.is_closing() else transport.get_write_buffer_size()
         return buffered + _kernel_unsent(self._fd)
 
     def samples(self) -> int:

@@ -15,9 +15,15 @@ from voice_daemon.core.request import LANGUAGES
 from voice_daemon.version import __version__
 
 PAGE = Path(__file__).with_name("page.html")
-_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                                       "style-src 'self' 'unsafe-inline'; media-src 'self' blob:"}  # fmt: skip
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "media-src 'self' blob:"
+    ),
+}
 _EVENTS_SHOWN = 20
 
 
@@ -33,12 +39,21 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def status(request: Request) -> JSONResponse:
-    """The queue, what is being spoken, the default voice, the languages and the last events (newest first)."""
+    """The queue, what is being spoken, the default voice, the languages and the last events
+    (newest first)."""
     source = request.app.state.source
     state = source.ready_seam().state()
-    return JSONResponse({
-        "queue_length": state.queue_length, "waiting": state.waiting, "capacity": state.capacity,
-        "interactive_waiting": state.interactive_waiting, "speaking": state.speaking, "current": state.current,
-        "default_voice": state.default_voice, "default_voice_note": state.default_voice_note,
-        "languages": sorted(LANGUAGES), "events": list(source.events)[::-1][:_EVENTS_SHOWN],
-    })  # fmt: skip
+    return JSONResponse(
+        {
+            "queue_length": state.queue_length,
+            "waiting": state.waiting,
+            "capacity": state.capacity,
+            "interactive_waiting": state.interactive_waiting,
+            "speaking": state.speaking,
+            "current": state.current,
+            "default_voice": state.default_voice,
+            "default_voice_note": state.default_voice_note,
+            "languages": sorted(LANGUAGES),
+            "events": list(source.events)[::-1][:_EVENTS_SHOWN],
+        }
+    )

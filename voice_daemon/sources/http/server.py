@@ -82,8 +82,15 @@ class HttpSource(ConnectionSource):
         self.url = _url(self.settings.host, listener)
         # limit_concurrency: beyond 64 connections at once, uvicorn answers 503 itself.
         config = uvicorn.Config(
-            self.app, loop="asyncio", lifespan="off", log_config=None, access_log=False,
-            server_header=False, timeout_graceful_shutdown=5, limit_concurrency=64, http=Protocol,
+            self.app,
+            loop="asyncio",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+            limit_concurrency=64,
+            http=Protocol,
         )
         self._server = server = uvicorn.Server(config)
         sockets = {"sockets": [listener]}
@@ -97,7 +104,9 @@ class HttpSource(ConnectionSource):
         if not _is_loopback(self.settings.host) and self.key is None:
             log.warning(
                 "http.host is %s, not loopback, and no http.api_key is set: anyone who can reach %s "
-                "can use the speech API and add or delete voices", self.settings.host, self.url,
+                "can use the speech API and add or delete voices",
+                self.settings.host,
+                self.url,
             )
 
     def _attaching(self, seam: SourcePort) -> None:
@@ -188,8 +197,12 @@ class Guard:
         if path in OPEN_PATHS:
             return None
         if not source.authorised(headers.get("authorization")):
-            return ApiError(401, "a valid API key is needed: send 'Authorization: Bearer <key>' (http.api_key)",
-                            code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            return ApiError(
+                401,
+                "a valid API key is needed: send 'Authorization: Bearer <key>' (http.api_key)",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if source.seam is None:
             return not_ready(source.state, source.not_ready_reason())
         limit = source.body_limit(scope["method"], path)
@@ -214,9 +227,15 @@ def _application(source: HttpSource) -> Starlette:
         Route("/v1/audio/voices", voices.add_voice, methods=["POST"]),
         Route("/v1/audio/voices/{name}", voices.delete_voice, methods=["DELETE"]),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(Guard, source=source)], exception_handlers={
-        ApiError: on_api_error, HTTPException: on_http_exception, Exception: on_crash,
-    })  # fmt: skip
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, source=source)],
+        exception_handlers={
+            ApiError: on_api_error,
+            HTTPException: on_http_exception,
+            Exception: on_crash,
+        },
+    )
     app.state.source = source
     return app
 
@@ -224,6 +243,7 @@ def _application(source: HttpSource) -> Starlette:
 class Protocol(H11Protocol):
     """uvicorn's HTTP/1.1, telling the app each connection's transport (what a client has received)."""
 
+    # uvicorn's H11Protocol narrows asyncio.Protocol's BaseTransport to Transport; this follows it.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         app = self.app

@@ -42,8 +42,23 @@ log = logging.getLogger(__name__)
 SOURCE = "http"
 MODEL = "xtts-v2"
 # OpenAI's built-in voices: each means the default voice, unless a voice of that name exists.
-OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer",
-                           "verse", "marin", "cedar"})  # fmt: skip
+OPENAI_VOICES = frozenset(
+    {
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "fable",
+        "onyx",
+        "nova",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
+    }
+)
 _DISCONNECT_POLL_SECONDS = 0.25
 TRANSPORT = "voice_daemon.transport"  # the scope's key for the connection's transport (server.Protocol)
 _SLICE_SAMPLES = 12_000  # encode at most 0.5 s at a time, so the first bytes leave soon
@@ -57,7 +72,8 @@ class VoiceId(BaseModel):
 
 
 class SpeechBody(BaseModel):
-    """OpenAI's request body, plus ``language``; ``instructions`` is accepted and ignored (XTTS takes none)."""
+    """OpenAI's request body, plus ``language``; ``instructions`` is accepted and ignored
+    (XTTS takes none)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -130,7 +146,12 @@ def _refused(seam: SourcePort, error: VoiceDaemonError, request: SpeechRequest |
 def _fields(body: SpeechBody, seam: SourcePort) -> dict[str, Any]:
     """The request fields the body asks for (unset ones left out: the configured defaults)."""
     speed = body.speed if body.speed != 1.0 else None
-    fields = {"text": body.input, "voice": _voice_name(body.voice, seam), "language": body.language, "speed": speed}
+    fields = {
+        "text": body.input,
+        "voice": _voice_name(body.voice, seam),
+        "language": body.language,
+        "speed": speed,
+    }
     return {name: value for name, value in fields.items() if value is not None}
 
 
@@ -151,7 +172,8 @@ class Sending:
         self._transport, self._loop = transport, asyncio.get_running_loop()
 
     def audio(self) -> AsyncIterator[np.ndarray]:
-        """The stream's audio (see ``Stream.audio``: a client that takes nothing for the timeout is let go)."""
+        """The stream's audio (see ``Stream.audio``: a client that takes nothing for the timeout
+        is let go)."""
         received = self.received.samples if self.received is not None else None
         return self.stream.audio(received, stall_seconds=self.stall_seconds, on_stall=self.abort)
 
@@ -172,11 +194,13 @@ class Sending:
 
 
 async def _encoded(sending: Sending, encoder: Encoder) -> AsyncIterator[tuple[bytes, int]]:
-    """The audio in the encoder's format as it is made: (bytes, samples of audio whose encoding ends there)."""
+    """The audio in the encoder's format as it is made: (bytes, samples of audio whose encoding
+    ends there)."""
     try:
         async for chunk in sending.audio():
             data = b"".join(  # a long chunk (from the cache) in slices, so no one encoding is long
-                encoder.encode(chunk[start : start + _SLICE_SAMPLES]) for start in range(0, len(chunk), _SLICE_SAMPLES)
+                encoder.encode(chunk[start : start + _SLICE_SAMPLES])
+                for start in range(0, len(chunk), _SLICE_SAMPLES)
             )
             yield data, len(chunk)
         yield encoder.finish(), 0
@@ -184,7 +208,9 @@ async def _encoded(sending: Sending, encoder: Encoder) -> AsyncIterator[tuple[by
         encoder.close()
 
 
-async def _first(request: Request, stream: Stream, pieces: AsyncIterator[tuple[bytes, int]]) -> tuple[bytes, int]:
+async def _first(
+    request: Request, stream: Stream, pieces: AsyncIterator[tuple[bytes, int]]
+) -> tuple[bytes, int]:
     """The first encoded piece; cancels the stream if the client goes away while it waits."""
     waiting = asyncio.ensure_future(anext(pieces, (b"", 0)))
     while not waiting.done():
@@ -195,7 +221,10 @@ async def _first(request: Request, stream: Stream, pieces: AsyncIterator[tuple[b
 
 
 async def _audio(
-    first: tuple[bytes, int], pieces: AsyncIterator[tuple[bytes, int]], sending: Sending, responses: set[Sending]
+    first: tuple[bytes, int],
+    pieces: AsyncIterator[tuple[bytes, int]],
+    sending: Sending,
+    responses: set[Sending],
 ) -> AsyncIterator[bytes]:
     try:
         yield first[0]
@@ -215,7 +244,10 @@ async def _audio(
 
 
 async def _sse(
-    first: tuple[bytes, int], pieces: AsyncIterator[tuple[bytes, int]], sending: Sending, responses: set[Sending]
+    first: tuple[bytes, int],
+    pieces: AsyncIterator[tuple[bytes, int]],
+    sending: Sending,
+    responses: set[Sending],
 ) -> AsyncIterator[str]:
     """OpenAI's speech events: ``speech.audio.delta`` (base64 audio) and ``speech.audio.done``."""
     try:

@@ -27,13 +27,24 @@ _FIELDS = {"name", "audio_sample", "consent", "type"}
 async def list_voices(request: Request) -> JSONResponse:
     state = request.app.state.source.ready_seam().state()
     data = [voice_entry(info, state.default_voice) for info in state.voices]
-    return JSONResponse({"object": "list", "data": data, "default_voice": state.default_voice,
-                         "default_voice_note": state.default_voice_note})  # fmt: skip
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "default_voice": state.default_voice,
+            "default_voice_note": state.default_voice_note,
+        }
+    )
 
 
 def voice_entry(info: VoiceInfo, default_voice: str) -> dict[str, Any]:
-    return {"id": info.name, "object": "audio.voice", "type": "audio_sample", **info.to_dict(),
-            "default": info.name == default_voice}  # fmt: skip
+    return {
+        "id": info.name,
+        "object": "audio.voice",
+        "type": "audio_sample",
+        **info.to_dict(),
+        "default": info.name == default_voice,
+    }
 
 
 async def add_voice(request: Request) -> JSONResponse:
@@ -41,8 +52,12 @@ async def add_voice(request: Request) -> JSONResponse:
     seam = source.ready_seam()
     name, clips = await _upload(request, source.settings.max_upload_files)
     if any(info.name == name for info in seam.voices()):
-        raise ApiError(409, f"voice {name!r} exists already; delete it first to replace it", param="name",
-                       code="voice_exists")  # fmt: skip
+        raise ApiError(
+            409,
+            f"voice {name!r} exists already; delete it first to replace it",
+            param="name",
+            code="voice_exists",
+        )
     try:
         info = await run_in_threadpool(seam.add_voice, name, clips)
     except VoiceDaemonError as exc:
@@ -64,8 +79,11 @@ async def delete_voice(request: Request) -> JSONResponse:
 async def _upload(request: Request, max_files: int) -> tuple[str, list[tuple[str, bytes]]]:
     """The name and the clips (client file name, content) of a multipart upload."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ApiError(400, "send the voice as multipart/form-data: 'name' and one or more 'audio_sample' files",
-                       code="invalid_content_type")  # fmt: skip
+        raise ApiError(
+            400,
+            "send the voice as multipart/form-data: 'name' and one or more 'audio_sample' files",
+            code="invalid_content_type",
+        )
     async with request.form(max_files=max_files, max_fields=len(_FIELDS)) as form:
         unknown = sorted(set(form.keys()) - _FIELDS)
         if unknown:
@@ -77,8 +95,12 @@ async def _upload(request: Request, max_files: int) -> tuple[str, list[tuple[str
             raise ApiError(400, "name is required", param="name", code="missing_name")
         files = form.getlist("audio_sample")
         if not files or not all(isinstance(clip, UploadFile) for clip in files):
-            raise ApiError(400, "send at least one clip as a file in 'audio_sample'", param="audio_sample",
-                           code="missing_audio")  # fmt: skip
+            raise ApiError(
+                400,
+                "send at least one clip as a file in 'audio_sample'",
+                param="audio_sample",
+                code="missing_audio",
+            )
         return name, [
             (clip.filename or "", await clip.read()) for clip in files if isinstance(clip, UploadFile)
         ]

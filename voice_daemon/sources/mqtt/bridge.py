@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, LogLevel
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -57,13 +58,21 @@ class MqttBridge:
 
     def start(self) -> None:
         self.seam.subscribe(self._on_notice)
-        connect = Properties(PacketTypes.CONNECT)
+        # paho's Properties is unannotated: mypy strict refuses the call without the ignore
+        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect.SessionExpiryInterval = int(self.settings.session_expiry_hours * 3600)
         connect.MaximumPacketSize = self.settings.max_payload_bytes + _PACKET_HEADROOM
-        log.info("connecting to MQTT broker %s:%d as %s", self.settings.host, self.settings.port, self.client_id)
+        log.info(
+            "connecting to MQTT broker %s:%d as %s", self.settings.host, self.settings.port, self.client_id
+        )
         self._outbox.start()
-        self._client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive,
-                                   clean_start=False, properties=connect)  # fmt: skip
+        self._client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            self.settings.keepalive,
+            clean_start=False,
+            properties=connect,
+        )
         self._client.loop_start()
 
     def stop(self) -> None:
@@ -79,8 +88,9 @@ class MqttBridge:
 
     def _make_client(self) -> paho.Client:
         settings = self.settings
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=paho.MQTTv5, manual_ack=True)  # fmt: skip
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5, manual_ack=True
+        )
         client.on_log = self._on_paho_log
         if settings.username:
             client.username_pw_set(settings.username, self._password())
@@ -116,7 +126,9 @@ class MqttBridge:
         self._outbox.retain(self.topics.status, "online")
         self._publish_state()
 
-    def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    def _on_disconnect(
+        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
         if self._stopping:
             log.info("disconnected from MQTT broker")
         else:
@@ -129,8 +141,12 @@ class MqttBridge:
     def _handlers(self) -> dict[str, Handler]:
         topics, settings = self.topics, self.settings
         say = f"$share/{settings.share_group}/{topics.say}" if settings.share_group else topics.say
-        handlers: dict[str, Handler] = {say: self._say, topics.notify: self._notify,
-                                        topics.stop: self._stop, topics.default_voice_set: self._set_default_voice}  # fmt: skip
+        handlers: dict[str, Handler] = {
+            say: self._say,
+            topics.notify: self._notify,
+            topics.stop: self._stop,
+            topics.default_voice_set: self._set_default_voice,
+        }
         if settings.voice_topics:
             handlers[topics.say_voice] = self._say
         if settings.hermes:
@@ -157,12 +173,15 @@ class MqttBridge:
             client.ack(message.mid, message.qos)
 
     def _answer_crash(self, message: paho.MQTTMessage, exc: Exception) -> None:
-        error = f"internal error handling a message on {message.topic}: {type(exc).__name__} (see the daemon's log)"
+        error = (
+            f"internal error handling a message on {message.topic}: {type(exc).__name__} "
+            "(see the daemon's log)"
+        )
         if message.topic == hermes.SAY:
-            context = hermes.context_of(message.payload)
+            context = hermes.context_of(bytes(message.payload))
             self.seam.refuse(error, source=hermes.SOURCE, request_id=context["hermes_id"], context=context)
         else:
-            self.seam.refuse(error, source=SOURCE, request_id=payload_id(message.payload))
+            self.seam.refuse(error, source=SOURCE, request_id=payload_id(bytes(message.payload)))
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -171,7 +190,7 @@ class MqttBridge:
         if message.topic.startswith(self.topics.say + "/"):
             fixed["voice"] = message.topic.rsplit("/", 1)[1]  # validated like any voice name
         try:
-            request = parse_payload(message.payload, self.limits, **fixed)
+            request = parse_payload(bytes(message.payload), self.limits, **fixed)
         except RequestError as exc:
             self.seam.refuse(exc, source=SOURCE)
             return
@@ -179,19 +198,22 @@ class MqttBridge:
 
     def _notify(self, message: paho.MQTTMessage) -> None:
         try:
-            request = make_request({"text": message.payload.decode("utf-8", "replace")}, self.limits, source=SOURCE)
+            request = make_request(
+                {"text": message.payload.decode("utf-8", "replace")}, self.limits, source=SOURCE
+            )
         except RequestError as exc:
             self.seam.refuse(exc, source=SOURCE)
             return
         self._submit(request, message)
 
     def _hermes_say(self, message: paho.MQTTMessage) -> None:
-        context = hermes.context_of(message.payload)
+        payload = bytes(message.payload)  # typed bytes | bytearray; paho delivers bytes: no copy
+        context = hermes.context_of(payload)
         if context["site_id"] not in self.settings.hermes_site_ids:
             log.debug("ignoring hermes/tts/say for site %s", context["site_id"])
             return
         try:
-            request = hermes.parse_say(message.payload, self.limits, context)
+            request = hermes.parse_say(payload, self.limits, context)
         except RequestError as exc:
             self.seam.refuse(exc, source=hermes.SOURCE, request_id=context["hermes_id"], context=context)
             return
@@ -208,7 +230,9 @@ class MqttBridge:
     # -- commands ---------------------------------------------------------------------------
 
     def _stop(self, _message: paho.MQTTMessage) -> None:
-        log.info("stop requested over MQTT: %s", "stopping" if self.seam.stop_current() else "nothing playing")
+        log.info(
+            "stop requested over MQTT: %s", "stopping" if self.seam.stop_current() else "nothing playing"
+        )
 
     def _set_default_voice(self, message: paho.MQTTMessage) -> None:
         name = message.payload.decode("utf-8", "replace").strip()
@@ -295,7 +319,7 @@ def paho_level(level: int, text: str) -> int | None:
     """
     if text.startswith("Client is not connected"):
         return None
-    python_level = paho.LOGGING_LEVEL[level]
+    python_level = paho.LOGGING_LEVEL[LogLevel(level)]
     if text.startswith("failed to receive on socket"):
         return min(python_level, logging.WARNING)
     return python_level

@@ -74,6 +74,7 @@ class Connection:
         if not self.open:
             raise ConnectionResetError("the connection is closing")
         counted = _Counted(self.writer)
+        # wyoming annotates its writer as asyncio.StreamWriter; it calls only write, writelines, drain.
         if samples:
             await async_write_event(event, counted)  # type: ignore[arg-type]
         else:

@@ -51,6 +51,7 @@ class BoundedReader:
 async def read_event(reader: BoundedReader) -> Event | None:
     """The next event; None at the end of the stream (also in the middle of an event); BadEvent."""
     try:
+        # wyoming annotates its reader as asyncio.StreamReader; BoundedReader has the reads it uses.
         event = await async_read_event(reader)  # type: ignore[arg-type]
     except asyncio.IncompleteReadError:
         return None

@@ -207,7 +207,8 @@ class SpeechHandler(AsyncEventHandler):
         stream.reply.end(then=SynthesizeStopped().event())
 
     def _request(self, text: str, fields: dict[str, str]) -> SpeechRequest:
-        """A validated request, defaults filled in; RequestError, or Refused (UnknownVoice) with the request."""
+        """A validated request, defaults filled in; RequestError, or Refused (UnknownVoice) with the
+        request."""
         seam = self._seam()
         request = make_request({"text": text, **fields}, self.source.limits, source=SOURCE)
         try:

@@ -74,7 +74,8 @@ class Reply:
         self._changed.set()
 
     def cancel(self, error: VoiceDaemonError | None = None) -> None:
-        """Stop every request of this reply (``error``: why, raised by :meth:`play`; default: the client went away)."""
+        """Stop every request of this reply (``error``: why, raised by :meth:`play`; default: the
+        client went away)."""
         for stream in self._streams:
             stream.cancel(error)
         self._texts.clear()
@@ -124,7 +125,8 @@ class Reply:
         return self._streams[0]
 
     def _line_up(self) -> None:
-        """Move requests into the lane while fewer than AHEAD of ours are there; Refused (Busy) only when none is."""
+        """Move requests into the lane while fewer than AHEAD of ours are there; Refused (Busy) only
+        when none is."""
         while self._texts and len(self._streams) < AHEAD:
             try:
                 stream = self._seam.stream(self._texts[0])

@@ -74,7 +74,7 @@ class WyomingSource(ConnectionSource):
         if self.settings.zeroconf:
             try:
                 self._call(self._announce(), _START_TIMEOUT)
-            except Exception as exc:  # noqa: BLE001 -- a convenience: the server serves without it
+            except Exception as exc:  # a convenience: the server serves without it
                 log.warning(
                     "wyoming: could not announce the server over zeroconf: %s", exc or type(exc).__name__
                 )
@@ -94,6 +94,7 @@ class WyomingSource(ConnectionSource):
         address = urlparse(self.settings.uri)
         self._server = AsyncTcpServer(address.hostname or "", address.port or 0)
         await self._server.start(lambda reader, writer: SpeechHandler(reader, writer, self))
+        # wyoming's asyncio server is Optional until start(), which has just made it.
         host, port = self._server._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
         self.uri = f"tcp://{f'[{host}]' if ':' in host else host}:{port}"
 
@@ -122,16 +123,22 @@ class WyomingSource(ConnectionSource):
         try:
             from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
         except ImportError:
-            log.warning("wyoming.zeroconf is on but the zeroconf package is not installed "
-                        "(pip install zeroconf); the server is not announced")  # fmt: skip
+            log.warning(
+                "wyoming.zeroconf is on but the zeroconf package is not installed "
+                "(pip install zeroconf); the server is not announced"
+            )
             return
         address = urlparse(self.uri)
         host = _announced_host(address.hostname or "") or _own_address()
         if ipaddress.ip_address(host).is_loopback:
-            log.warning("wyoming.zeroconf announces %s, a loopback address: only this host can connect "
-                        "(listen on tcp://0.0.0.0:PORT for Home Assistant elsewhere)", host)  # fmt: skip
-        service = AsyncServiceInfo(_SERVICE, f"{PROGRAM}.{_SERVICE}", addresses=[socket.inet_aton(host)],
-                                   port=address.port)  # fmt: skip
+            log.warning(
+                "wyoming.zeroconf announces %s, a loopback address: only this host can connect "
+                "(listen on tcp://0.0.0.0:PORT for Home Assistant elsewhere)",
+                host,
+            )
+        service = AsyncServiceInfo(
+            _SERVICE, f"{PROGRAM}.{_SERVICE}", addresses=[socket.inet_aton(host)], port=address.port
+        )
         self._zeroconf = AsyncZeroconf()
         # registered (another daemon's name taken: "voice-daemon (2)"), then broadcast
         await (await self._zeroconf.async_register_service(service, allow_name_change=True))

@@ -14,9 +14,9 @@ from typing import Any
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
-from voice_daemon.version import __version__
 from voice_daemon.core.request import LANGUAGES
 from voice_daemon.errors import RequestError
+from voice_daemon.version import __version__
 
 PROGRAM = "voice-daemon"
 _XTTS = Attribution(name="Coqui XTTS v2", url="https://huggingface.co/coqui/XTTS-v2")
@@ -32,14 +32,26 @@ def entry_name(voice: str, language: str) -> str:
 def info(voices: Sequence[str]) -> Info:
     """The answer to ``describe``: one TTS program offering every voice in every language."""
     entries = [
-        TtsVoice(name=entry_name(voice, language), description=entry_name(voice, language), attribution=_XTTS,
-                 installed=True, version=None, languages=[language])
-        for voice in voices for language in LANGUAGES
-    ]  # fmt: skip
+        TtsVoice(
+            name=entry_name(voice, language),
+            description=entry_name(voice, language),
+            attribution=_XTTS,
+            installed=True,
+            version=None,
+            languages=[language],
+        )
+        for voice in voices
+        for language in LANGUAGES
+    ]
     program = TtsProgram(
-        name=PROGRAM, description="Cloned voices (Coqui XTTS v2), by voice-daemon", attribution=_XTTS,
-        installed=True, version=__version__, voices=entries, supports_synthesize_streaming=True,
-    )  # fmt: skip
+        name=PROGRAM,
+        description="Cloned voices (Coqui XTTS v2), by voice-daemon",
+        attribution=_XTTS,
+        installed=True,
+        version=__version__,
+        voices=entries,
+        supports_synthesize_streaming=True,
+    )
     return Info(tts=[program])
 
 
