@@ -123,3 +123,22 @@ def test_the_streaming_targets_are_told_apart() -> None:
     text = report.render(_streaming_results(7.0, 11.0, 3.5))
     assert "| tiny | 1 | 8 / 20 | 1.0 | 13 | 125.0 | 1.000000000 | yes |" in text
     assert "300 ms / 1.50 s" in text
+
+
+def test_the_turns_table_reports_medians_and_what_never_came() -> None:
+    from voice_daemon.bench import turns
+
+    def run(short: float | None, cancelled: float | None, peak: float) -> dict:
+        first = {"first_audio_s": 1.0, "total_s": 2.0}
+        stalled = {"short": {"first_audio_s": short}, "cancelled_after_s": cancelled, "peak_rss_mib": peak}
+        served = {"alone": first, "short": {**first, "first_audio_s": 1.5}, "long": first}
+        return {"load_1min": 4.0, "stalled": stalled, "served": {**served, "alone_peak_rss_mib": 1000.0}}
+
+    after = [run(1.2, 64.0, 1040.0), run(1.4, 66.0, 1060.0), run(9.0, 70.0, 1050.0)]
+    before = [run(None, None, 1300.0), run(None, None, 1250.0), run(40.0, None, 1200.0)]
+    lines = turns.table({"bound_s": 60.0, "runs": {"after": after, "before": before}})
+    assert lines[2] == "| after | 1.00 | 1.50 | 1.00 | 1.40 | 66.00 | 1050 / 1000 (+5 %) | 4.0 |"
+    assert lines[3] == (
+        "| before | 1.00 | 1.50 | 1.00 | not served within 60 s | not cancelled within 60 s "
+        "| 1250 / 1000 (+25 %) | 4.0 |"
+    )
