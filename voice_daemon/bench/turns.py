@@ -1,7 +1,9 @@
 """Callers in turns: first audio of a short request behind a long one, read and never read (issue 22).
 
-Each run starts two daemons with ``[http]`` on, from each checkout named (``--daemon NAME=REPO``,
-so an older commit is measured side by side with this one, in turn within each repeat):
+Each run starts two daemons with ``[http]`` on, from each checkout named (``--daemon NAME=REPO``, so
+an older commit is measured side by side with this one, in turn within each repeat); with
+``--source wyoming`` ``[wyoming]`` is on too and the callers use it (the short one through the
+``wyoming`` library's client, a one-shot ``synthesize``), otherwise ``POST /v1/audio/speech``:
 
 - the first serves the short request alone (its first audio, then the daemon's peak resident
   memory, VmHWM: the memory baseline), then a long streamed request (16 sentences) read by its
@@ -20,7 +22,9 @@ after=.``; it prints JSON and a Markdown table.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
+import io
 import json
 import logging
 import os
@@ -29,11 +33,16 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wyoming.event import write_event
+from wyoming.tts import Synthesize
+
 from voice_daemon.bench.daemonrun import BenchDaemon
 from voice_daemon.bench.http import free_port, post_speech
+from voice_daemon.bench.wyoming import timed_request
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +57,22 @@ STALLED_RCVBUF = 4096  # the stalled caller's receive buffer, in bytes (the kern
 class _Request(threading.Thread):
     """One speech request over HTTP in its own thread, so that a run can stop waiting for it."""
 
-    def __init__(self, port: int, text: str) -> None:
+    def __init__(self, target: Target, text: str) -> None:
         super().__init__(daemon=True)
-        self.port, self.text = port, text
+        self.target, self.text = target, text
         self.first_audio_s: float | None = None
         self.total_s: float | None = None
         self.start()
 
     def run(self) -> None:
         try:
-            first, total, _, _ = post_speech(self.port, {"input": self.text, "response_format": "pcm"})
-            self.first_audio_s, self.total_s = first, total
-        except (OSError, RuntimeError, http.client.HTTPException) as exc:
+            if self.target.source == "wyoming":
+                figures = asyncio.run(timed_request(self.target.port, [Synthesize(self.text).event()]))
+                self.first_audio_s, self.total_s = figures["first_audio_s"], figures["total_s"]
+            else:
+                body = {"input": self.text, "response_format": "pcm"}
+                self.first_audio_s, self.total_s, _, _ = post_speech(self.target.port, body)
+        except (OSError, EOFError, RuntimeError, http.client.HTTPException) as exc:
             log.warning("request %r failed: %s", self.text[:40], exc)
 
     def figures(self, until: float) -> dict[str, float | None]:
@@ -70,11 +83,16 @@ class _Request(threading.Thread):
         return {"first_audio_s": self.first_audio_s, "total_s": self.total_s}
 
 
-def _stalled_caller(port: int, text: str) -> socket.socket:
-    """A connection that sends a streamed speech request and never reads the reply."""
+def _stalled_caller(target: Target, text: str) -> socket.socket:
+    """A connection that sends a speech request and never reads the reply."""
     caller = socket.socket()
     caller.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STALLED_RCVBUF)
-    caller.connect(("127.0.0.1", port))
+    caller.connect(("127.0.0.1", target.port))
+    if target.source == "wyoming":
+        request = io.BytesIO()
+        write_event(Synthesize(text).event(), request)
+        caller.sendall(request.getvalue())
+        return caller
     body = json.dumps({"input": text, "response_format": "pcm"}).encode()
     head = (
         "POST /v1/audio/speech HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -85,7 +103,7 @@ def _stalled_caller(port: int, text: str) -> socket.socket:
 
 
 def _failed_event(port: int, text: str, until: float) -> dict[str, Any] | None:
-    """The ``failed`` event of the request for ``text`` on ``/v1/status``, once there is one (None by ``until``)."""
+    """The ``failed`` event of the request for ``text`` on ``/v1/status``; None if none by ``until``."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         while time.monotonic() < until:
@@ -105,42 +123,53 @@ def _empty_cache(home: Path) -> None:
         entry.unlink()
 
 
-def _daemon(home: Path, model: Path, repo: Path, threads: int) -> tuple[BenchDaemon, int]:
-    port = free_port()
-    config = f'[output]\nmode = "file"\n[http]\nenabled = true\nport = {port}\n'
+@dataclass(frozen=True)
+class Target:
+    """Where callers connect: ``source`` ("http", "wyoming") on ``port``; the status feed on ``http_port``."""
+
+    source: str
+    port: int
+    http_port: int
+
+
+def _daemon(home: Path, model: Path, repo: Path, threads: int, source: str) -> tuple[BenchDaemon, Target]:
+    http_port, wyoming_port = free_port(), free_port()
+    config = f'[output]\nmode = "file"\n[http]\nenabled = true\nport = {http_port}\n'
+    if source == "wyoming":
+        config += f'[wyoming]\nenabled = true\nuri = "tcp://127.0.0.1:{wyoming_port}"\n'
     daemon = BenchDaemon(home, model, config, threads=threads, repo=repo)
     daemon.start()
-    return daemon, port
+    return daemon, Target(source, wyoming_port if source == "wyoming" else http_port, http_port)
 
 
-def served(model: Path, home: Path, repo: Path, threads: int, bound_s: float) -> dict[str, Any]:
+def served(model: Path, home: Path, repo: Path, threads: int, bound_s: float, source: str) -> dict[str, Any]:
     """The short request alone (and the memory baseline), then behind a long one that is read."""
-    daemon, port = _daemon(home, model, repo, threads)
+    daemon, target = _daemon(home, model, repo, threads, source)
     try:
         _empty_cache(home)
-        alone = _Request(port, SHORT).figures(time.monotonic() + bound_s)
+        alone = _Request(target, SHORT).figures(time.monotonic() + bound_s)
         baseline = daemon.rss_mib(peak=True)
         _empty_cache(home)
         until = time.monotonic() + bound_s
-        long = _Request(port, LONG)
+        long = _Request(target, LONG)
         time.sleep(LEAD_S)
-        short = _Request(port, SHORT).figures(until)
+        short = _Request(target, SHORT).figures(until)
         return {"alone": alone, "alone_peak_rss_mib": baseline, "short": short, "long": long.figures(until)}
     finally:
         daemon.stop()
 
 
-def stalled(model: Path, home: Path, repo: Path, threads: int, bound_s: float) -> dict[str, Any]:
+def stalled(model: Path, home: Path, repo: Path, threads: int, bound_s: float, source: str) -> dict[str, Any]:
     """The short request behind a long one whose caller never reads: first audio, cancellation, memory."""
-    daemon, port = _daemon(home, model, repo, threads)
+    daemon, target = _daemon(home, model, repo, threads, source)
     try:
         _empty_cache(home)
         until, sent_at = time.monotonic() + bound_s, time.time()
-        caller = _stalled_caller(port, LONG)
+        caller = _stalled_caller(target, LONG)
         try:
             time.sleep(LEAD_S)
-            short = _Request(port, SHORT)
-            failed = _failed_event(port, LONG, until)
+            short = _Request(target, SHORT)
+            failed = _failed_event(target.http_port, LONG, until)
             figures = short.figures(until)
             peak, now = daemon.rss_mib(peak=True), daemon.rss_mib()
         finally:
@@ -157,16 +186,17 @@ def stalled(model: Path, home: Path, repo: Path, threads: int, bound_s: float) -
 
 
 def turns(
-    model: Path, home: Path, daemons: dict[str, Path], repeats: int, threads: int, bound_s: float
+    model: Path, home: Path, daemons: dict[str, Path], repeats: int, threads: int, bound_s: float, source: str
 ) -> dict:
-    """Both runs for each daemon checkout, in turn within each repeat."""
-    results: dict[str, Any] = {"bound_s": bound_s, "lead_s": LEAD_S, "runs": {name: [] for name in daemons}}
+    """Both runs for each daemon checkout, in turn within each repeat, the callers on ``source``."""
+    results: dict[str, Any] = {"source": source, "bound_s": bound_s, "lead_s": LEAD_S}
+    results["runs"] = {name: [] for name in daemons}
     for repeat in range(repeats):
         for name, repo in daemons.items():
             run = {
                 "load_1min": os.getloadavg()[0],
-                "served": served(model, home / f"{name}-{repeat}-served", repo, threads, bound_s),
-                "stalled": stalled(model, home / f"{name}-{repeat}-stalled", repo, threads, bound_s),
+                "served": served(model, home / f"{name}-{repeat}-served", repo, threads, bound_s, source),
+                "stalled": stalled(model, home / f"{name}-{repeat}-stalled", repo, threads, bound_s, source),
             }
             log.info("%s %d: %s", name, repeat + 1, json.dumps(run))
             results["runs"][name].append(run)
@@ -243,6 +273,9 @@ def main() -> None:
         metavar="NAME=REPO",
         help="a checkout whose daemon is measured, in turn with the others (default: this one, as 'this')",
     )
+    parser.add_argument(
+        "--source", choices=("http", "wyoming"), default="http", help="how the callers connect"
+    )
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--bound", type=float, default=90.0, help="seconds after which a run stops waiting")
@@ -252,7 +285,13 @@ def main() -> None:
     daemons = dict(arguments.daemon or [("this", Path(__file__).resolve().parents[2])])
     with tempfile.TemporaryDirectory(prefix="voice-daemon-bench-") as scratch:
         results = turns(
-            arguments.model, Path(scratch), daemons, arguments.repeats, arguments.threads, arguments.bound
+            arguments.model,
+            Path(scratch),
+            daemons,
+            arguments.repeats,
+            arguments.threads,
+            arguments.bound,
+            arguments.source,
         )
     text = json.dumps(results, indent=1) + "\n"
     if arguments.json:
