@@ -137,8 +137,9 @@ def test_the_turns_table_reports_medians_and_what_never_came() -> None:
     after = [run(1.2, 64.0, 1040.0), run(1.4, 66.0, 1060.0), run(9.0, 70.0, 1050.0)]
     before = [run(None, None, 1300.0), run(None, None, 1250.0), run(40.0, None, 1200.0)]
     lines = turns.table({"bound_s": 60.0, "runs": {"after": after, "before": before}})
-    assert lines[2] == "| after | 1.00 | 1.50 | 1.00 | 1.40 | 66.00 | 1050 / 1000 (+5 %) | 4.0 |"
+    assert lines[2] == "| after | 1.00 | 1.50 | 1.00 | 1.40 | 66.00 | 1050 (+5.0 %) | 4.0 |"
     assert lines[3] == (
         "| before | 1.00 | 1.50 | 1.00 | not served within 60 s | not cancelled within 60 s "
-        "| 1250 / 1000 (+25 %) | 4.0 |"
+        "| 1250 (+25.0 %) | 4.0 |"
     )
+    assert turns.median_or_none([2.0, 1.0]) == 1.5 and turns.median_or_none([1.0, None]) is None

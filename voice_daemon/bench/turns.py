@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import socket
+import statistics
 import sys
 import tempfile
 import threading
@@ -205,8 +206,9 @@ def turns(
 
 def median_or_none(values: list[float | None]) -> float | None:
     """The median, a value that never came (None) counting as longer than any; None if that is the median."""
-    ordered = sorted(values, key=lambda value: float("inf") if value is None else value)
-    return ordered[(len(ordered) - 1) // 2] if ordered else None
+    ordered = sorted(float("inf") if value is None else value for value in values)
+    median = statistics.median(ordered) if ordered else float("inf")
+    return None if median == float("inf") else median
 
 
 def _cell(value: float | None, bound_s: float, what: str) -> str:
@@ -214,11 +216,12 @@ def _cell(value: float | None, bound_s: float, what: str) -> str:
 
 
 def table(results: dict[str, Any]) -> list[str]:
-    """Markdown: medians per daemon of first audio (s), the stalled request's cancellation and peak memory."""
+    """Markdown, medians per daemon: first audio (s), the stalled request's cancellation, peak memory (with
+    the stalled one, and against the same daemon's alone, run by run)."""
     bound = results["bound_s"]
     header = (
         "| daemon | short alone (s) | short behind a read long one (s) | long one (s) | "
-        "short behind a stalled one (s) | stalled one cancelled after (s) | peak RSS, stalled / alone (MiB) "
+        "short behind a stalled one (s) | stalled one cancelled after (s) | peak RSS (MiB), against alone "
         "| load |"
     )
     lines = [header, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -233,11 +236,11 @@ def table(results: dict[str, Any]) -> list[str]:
             )
         }
         cancelled = _cell(_median_at(runs, "stalled", "cancelled_after_s"), bound, "cancelled")
-        peak, alone = (
-            _median_at(runs, "stalled", "peak_rss_mib"),
-            _median_at(runs, "served", "alone_peak_rss_mib"),
+        growth = median_or_none(
+            [run["stalled"]["peak_rss_mib"] / run["served"]["alone_peak_rss_mib"] - 1 for run in runs]
         )
-        memory = f"{peak:.0f} / {alone:.0f} ({(peak / alone - 1) * 100:+.0f} %)" if peak and alone else "-"
+        peak = _median_at(runs, "stalled", "peak_rss_mib")
+        memory = f"{peak:.0f} ({(growth or 0) * 100:+.1f} %)"
         lines.append(
             f"| {name} | {first['alone']} | {first['short']} | {first['long']} | {first['stalled']} | "
             f"{cancelled} | {memory} | {_median_at(runs, 'load_1min') or 0:.1f} |"
