@@ -220,7 +220,7 @@ def table(results: dict[str, Any]) -> list[str]:
     the stalled one, and against the same daemon's alone, run by run)."""
     bound = results["bound_s"]
     header = (
-        "| daemon | short alone (s) | short behind a read long one (s) | long one (s) | "
+        "| daemon | short alone (s) | short behind a read long one (s) | the long one (s) | "
         "short behind a stalled one (s) | stalled one cancelled after (s) | peak RSS (MiB), against alone "
         "| load |"
     )
