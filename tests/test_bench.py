@@ -156,3 +156,23 @@ def test_the_pipeline_rows_compare_each_side_at_its_faster_thread_setting() -> N
     logits = rows["fast preset's teacher-forced logits vs fp32, full: top-1 agreement / cosine"]
     assert logits[2] == "97.5% / 0.9997"
     assert "| fast | 2.00 | 0.80 | 50 | 5.0 |" in pipereport.tables(results)
+
+
+def test_the_turns_table_reports_medians_and_what_never_came() -> None:
+    from voice_daemon.bench import turns
+
+    def run(short: float | None, cancelled: float | None, peak: float) -> dict:
+        first = {"first_audio_s": 1.0, "total_s": 2.0}
+        stalled = {"short": {"first_audio_s": short}, "cancelled_after_s": cancelled, "peak_rss_mib": peak}
+        served = {"alone": first, "short": {**first, "first_audio_s": 1.5}, "long": first}
+        return {"load_1min": 4.0, "stalled": stalled, "served": {**served, "alone_peak_rss_mib": 1000.0}}
+
+    after = [run(1.2, 64.0, 1040.0), run(1.4, 66.0, 1060.0), run(9.0, 70.0, 1050.0)]
+    before = [run(None, None, 1300.0), run(None, None, 1250.0), run(40.0, None, 1200.0)]
+    lines = turns.table({"bound_s": 60.0, "runs": {"after": after, "before": before}})
+    assert lines[2] == "| after | 1.00 | 1.50 | 1.00 | 1.40 | 66.00 | 1050 (+5.0 %) | 4.0 |"
+    assert lines[3] == (
+        "| before | 1.00 | 1.50 | 1.00 | not served within 60 s | not cancelled within 60 s "
+        "| 1250 (+25.0 %) | 4.0 |"
+    )
+    assert turns.median_or_none([2.0, 1.0]) == 1.5 and turns.median_or_none([1.0, None]) is None

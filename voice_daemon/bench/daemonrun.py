@@ -55,12 +55,22 @@ class NotifySocket:
 
 
 class BenchDaemon:
-    """The daemon with its own voices/, inbox/, cache/ and spool/ under ``home``."""
+    """The daemon with its own voices/, inbox/, cache/ and spool/ under ``home``.
+
+    ``repo``: run the daemon's code from that checkout (its folder first on ``PYTHONPATH``) instead of
+    the one this module was imported from, e.g. to measure an older commit side by side.
+    """
 
     def __init__(
-        self, home: Path, model: Path, config: str = "", env: dict[str, str] | None = None, threads: int = 0
+        self,
+        home: Path,
+        model: Path,
+        config: str = "",
+        env: dict[str, str] | None = None,
+        threads: int = 0,
+        repo: Path | None = None,
     ) -> None:
-        self.home = home
+        self.home, self.repo = home, repo
         for folder in _FOLDERS:
             (home / folder).mkdir(parents=True, exist_ok=True)
         if not (home / "voices" / "default.flac").exists():
@@ -73,6 +83,8 @@ class BenchDaemon:
             encoding="utf-8",
         )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_DAEMON_")} | (env or {})
+        if repo is not None:
+            self.env["PYTHONPATH"] = str(repo.resolve())
         self.process: subprocess.Popen[bytes] | None = None
         self._notify: NotifySocket | None = None
 
@@ -84,6 +96,7 @@ class BenchDaemon:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "voice_daemon", "--config", str(self.config), "run"],
                 env={**self.env, "NOTIFY_SOCKET": str(notify.path)}, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.repo,
             )  # fmt: skip
         while not notify.seen("READY", "1"):
             if self.process.poll() is not None:
@@ -113,11 +126,11 @@ class BenchDaemon:
             time.sleep(0.02)
         return json.loads(path.read_text(encoding="utf-8"))
 
-    def rss_mib(self) -> float:
-        """Resident memory of the daemon process."""
+    def rss_mib(self, peak: bool = False) -> float:
+        """Resident memory of the daemon process (``peak``: the most it has had, VmHWM)."""
         assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        status, key = Path(f"/proc/{self.process.pid}/status").read_text(), "VmHWM:" if peak else "VmRSS:"
+        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith(key))
         return kib / 1024
 
     def stop(self) -> None:

@@ -50,8 +50,8 @@ def timing(model: Path, home: Path, text: str, repeats: int, threads: int) -> di
     daemon.start()
     measures: dict[str, Callable[[], dict[str, float]]] = {
         "http": lambda: _http(http_port, text),
-        "wyoming": lambda: asyncio.run(_wyoming(wyoming_port, [Synthesize(text).event()])),
-        "wyoming_streamed": lambda: asyncio.run(_wyoming(wyoming_port, _stream(text))),
+        "wyoming": lambda: asyncio.run(timed_request(wyoming_port, [Synthesize(text).event()])),
+        "wyoming_streamed": lambda: asyncio.run(timed_request(wyoming_port, _stream(text))),
         "wyoming_during_announcement": lambda: _during_announcement(daemon, home, wyoming_port, text),
     }
     try:
@@ -76,7 +76,7 @@ def _during_announcement(daemon: BenchDaemon, home: Path, port: int, text: str) 
             raise RuntimeError(f"announcement {request_id} was over before it was seen in the making")
         time.sleep(0.01)
     time.sleep(ANNOUNCEMENT_LEAD_S)
-    figures = asyncio.run(_wyoming(port, [Synthesize(text).event()]))
+    figures = asyncio.run(timed_request(port, [Synthesize(text).event()]))
     daemon.outcome(request_id)
     return figures
 
@@ -94,7 +94,8 @@ def _http(port: int, text: str) -> dict[str, float]:
     return {"first_audio_s": first_s, "total_s": total, "audio_s": len(data) / 2 / 24_000}
 
 
-async def _wyoming(port: int, events: list[Event]) -> dict[str, float]:
+async def timed_request(port: int, events: list[Event]) -> dict[str, float]:
+    """``events`` to the Wyoming server on ``port``: seconds to the first audio and to audio-stop, audio s."""
     first_s, size = float("nan"), 0
     async with AsyncTcpClient("127.0.0.1", port) as client:
         started = time.perf_counter()
