@@ -15,20 +15,35 @@ from voice_daemon.bench import pipereport, report
 def _results(ours_start: float, first_audio: float, cached: float, last_rss: float) -> dict:
     return {
         "repeats": 1,
-        "coldstart": {"full": {"ours": [{"seconds": ours_start, "rss_mib": 2900, "load_s": 1, "warm_up_s": 1}],
-                               "stock": [{"seconds": 20.0, "rss_mib": 2800}]}},
-        "synthesis": {"full": {"runs": {
-            "stock_default_threads": [{"seconds": 10.0, "audio_s": 4.0, "tokens": 100}],
-            "stock_1_thread": [{"seconds": 12.0, "audio_s": 4.0, "tokens": 100}],
-            "ours_1_thread": [{"seconds": 8.0, "audio_s": 4.0, "first_chunk_s": 2.0}]},
-            "logits": {"top1_agreement": 0.95, "cosine": 0.999, "relative_rms_error": 0.02}}},
-        "first_audio": {"full": {"synthesised": [{"first_audio_s": first_audio, "pickup_s": 0.05}],
-                                 "cached": [{"first_audio_s": cached, "pickup_s": 0.05}],
-                                 "direct_first_chunk_s": [2.0],
-                                 "stock_s": {"default_threads": [10.0], "1_thread": [12.0]}}},
-        "latents": {"full": {"memory_hit_ms": [0.01], "disk_hit_ms": [2.0], "miss_ms": [900.0], "stock_ms": [1000.0]}},
+        "coldstart": {
+            "full": {
+                "ours": [{"seconds": ours_start, "rss_mib": 2900, "load_s": 1, "warm_up_s": 1}],
+                "stock": [{"seconds": 20.0, "rss_mib": 2800}],
+            }
+        },
+        "synthesis": {
+            "full": {
+                "runs": {
+                    "stock_default_threads": [{"seconds": 10.0, "audio_s": 4.0, "tokens": 100}],
+                    "stock_1_thread": [{"seconds": 12.0, "audio_s": 4.0, "tokens": 100}],
+                    "ours_1_thread": [{"seconds": 8.0, "audio_s": 4.0, "first_chunk_s": 2.0}],
+                },
+                "logits": {"top1_agreement": 0.95, "cosine": 0.999, "relative_rms_error": 0.02},
+            }
+        },
+        "first_audio": {
+            "full": {
+                "synthesised": [{"first_audio_s": first_audio, "pickup_s": 0.05}],
+                "cached": [{"first_audio_s": cached, "pickup_s": 0.05}],
+                "direct_first_chunk_s": [2.0],
+                "stock_s": {"default_threads": [10.0], "1_thread": [12.0]},
+            }
+        },
+        "latents": {
+            "full": {"memory_hit_ms": [0.01], "disk_hit_ms": [2.0], "miss_ms": [900.0], "stock_ms": [1000.0]}
+        },
         "memory": {"tiny": {"requests_rss_mib": [[0, 1000], [10, 1100], [300, last_rss]]}},
-    }  # fmt: skip
+    }
 
 
 def _verdicts(markdown: str) -> dict[str, str]:
@@ -40,9 +55,13 @@ def test_targets_met_and_missed_are_told_apart() -> None:
     good = _verdicts(report.render(_results(4.0, 2.05, 0.02, 1120)))
     bad = _verdicts(report.render(_results(6.0, 2.6, 0.08, 1200)))
     overhead = next(key for key in good if key.startswith("daemon overhead"))  # 50 ms of 100 allowed; 600 ms
-    for figure in ("cold start to READY=1, full model (s)", "repeated announcement (audio cache hit), first audio "
-                   "at the sink, full (ms)", "memory growth over 300 requests after the first 10, tiny",
-                   "time to first audio at the sink, two sentences, full (s)", overhead):  # fmt: skip
+    for figure in (
+        "cold start to READY=1, full model (s)",
+        "repeated announcement (audio cache hit), first audio at the sink, full (ms)",
+        "memory growth over 300 requests after the first 10, tiny",
+        "time to first audio at the sink, two sentences, full (s)",
+        overhead,
+    ):
         assert good[figure] == "**yes**" and bad[figure] == "no", figure
 
 
@@ -60,8 +79,10 @@ def test_sections_rerun_apart_say_when_each_was_measured() -> None:
     results.update(measured_at="2026-01-02 10:00", repeats=5, daemon_threads=0)
     together = "Measured 2026-01-02 10:00, medians of 5 repeats, the daemon with `model.threads = 0`"
     assert together in report.render(results)
-    results["sections_measured"] = {"coldstart": ["2026-01-02 10:00", 5, 0],
-                                    "synthesis": ["2026-01-01 09:00", 3, 1]}  # fmt: skip
+    results["sections_measured"] = {
+        "coldstart": ["2026-01-02 10:00", 5, 0],
+        "synthesis": ["2026-01-01 09:00", 3, 1],
+    }
     header = report.render(results).splitlines()[0]
     assert (
         "coldstart 2026-01-02 10:00 (5 repeats, `model.threads = 0`); "
@@ -71,9 +92,27 @@ def test_sections_rerun_apart_say_when_each_was_measured() -> None:
 
 @pytest.mark.slow
 def test_the_bench_command_runs_on_the_tiny_model(tiny_model: Path, tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "voice_daemon", "bench", "--tiny", str(tiny_model), "--out", str(tmp_path),
-                    "--sections", "latents", "memory", "--repeats", "1", "--memory-requests", "10"],
-                   check=True, timeout=600)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "voice_daemon",
+            "bench",
+            "--tiny",
+            str(tiny_model),
+            "--out",
+            str(tmp_path),
+            "--sections",
+            "latents",
+            "memory",
+            "--repeats",
+            "1",
+            "--memory-requests",
+            "10",
+        ],
+        check=True,
+        timeout=600,
+    )
     results = json.loads((tmp_path / "benchmarks.json").read_text())
     assert results["memory"]["tiny"]["requests_rss_mib"][-1][0] == 10
     assert "voice latents, disk hit, tiny" in (tmp_path / "benchmarks.md").read_text()
@@ -92,33 +131,63 @@ def test_the_http_table_gives_the_overhead_over_the_daemons_first_chunk() -> Non
 def _streaming_results(ours_s: float, long_s: float, first_audio: float) -> dict:
     run = {"seconds": 10.0, "audio_s": 4.0}
     stock = {**run, "tokens": 100}
-    runs = {"stock_default_threads": [stock], "stock_1_thread": [stock],
-            "ours_default_threads": [{**run, "seconds": ours_s, "first_chunk_s": 2.0}],
-            "ours_1_thread": [{**run, "seconds": ours_s, "first_chunk_s": 2.0}]}  # fmt: skip
+    runs = {
+        "stock_default_threads": [stock],
+        "stock_1_thread": [stock],
+        "ours_default_threads": [{**run, "seconds": ours_s, "first_chunk_s": 2.0}],
+        "ours_1_thread": [{**run, "seconds": ours_s, "first_chunk_s": 2.0}],
+    }
     scaling = {
         "short_default_threads": [run],
         "long_default_threads": [{"seconds": long_s * 4, "audio_s": 16.0}],
     }
     return {
-        "synthesis": {"full": {"runs": runs, "logits": {"top1_agreement": 1, "cosine": 1, "relative_rms_error": 0}}},
+        "synthesis": {
+            "full": {"runs": runs, "logits": {"top1_agreement": 1, "cosine": 1, "relative_rms_error": 0}}
+        },
         "scaling": {"full400": {"runs": scaling}},
-        "first_audio": {"full": {"synthesised": [{"first_audio_s": first_audio, "pickup_s": 0.05}],
-                                 "cached": [{"first_audio_s": 0.02, "pickup_s": 0.05}], "direct_first_chunk_s": [2.0],
-                                 "stock_s": {"default_threads": [10.0], "1_thread": [12.0]}}},
-        "gaps": {"tiny": {"synthesised": [{"between_sentences_s": 0.3, "within_sentences_s": 1.5, "gaps": []}],
-                          "cached": [{"gaps": [{"after_s": 1.0, "gap_s": 0.02}]}]}},
-        "equivalence": {"tiny": {"rows": [{"sentence": 1, "first": 8, "size": 20, "speed": 1.0, "context": 13,
-                                           "snr_db": 125.0, "correlation": 1.0, "same_length": True}],
-                                 "context_curve": []}},
-    }  # fmt: skip
+        "first_audio": {
+            "full": {
+                "synthesised": [{"first_audio_s": first_audio, "pickup_s": 0.05}],
+                "cached": [{"first_audio_s": 0.02, "pickup_s": 0.05}],
+                "direct_first_chunk_s": [2.0],
+                "stock_s": {"default_threads": [10.0], "1_thread": [12.0]},
+            }
+        },
+        "gaps": {
+            "tiny": {
+                "synthesised": [{"between_sentences_s": 0.3, "within_sentences_s": 1.5, "gaps": []}],
+                "cached": [{"gaps": [{"after_s": 1.0, "gap_s": 0.02}]}],
+            }
+        },
+        "equivalence": {
+            "tiny": {
+                "rows": [
+                    {
+                        "sentence": 1,
+                        "first": 8,
+                        "size": 20,
+                        "speed": 1.0,
+                        "context": 13,
+                        "snr_db": 125.0,
+                        "correlation": 1.0,
+                        "same_length": True,
+                    }
+                ],
+                "context_curve": [],
+            }
+        },
+    }
 
 
 def test_the_streaming_targets_are_told_apart() -> None:
     good = _verdicts(report.render(_streaming_results(7.0, 11.0, 3.5)))  # 0.70x stock, 1.10x longer, 3.5 s
     bad = _verdicts(report.render(_streaming_results(9.0, 12.0, 4.0)))
-    for figure in ("synthesis per audio second, fp32, default threads, full (s) (before: 1.47x)",
-                   "cost per audio second, 16 s piece against 4.5 s, default threads, full400 (s)",
-                   "time to first audio at the sink, two sentences, full, against before (s)"):  # fmt: skip
+    for figure in (
+        "synthesis per audio second, fp32, default threads, full (s) (before: 1.47x)",
+        "cost per audio second, 16 s piece against 4.5 s, default threads, full400 (s)",
+        "time to first audio at the sink, two sentences, full, against before (s)",
+    ):
         assert good[figure] == "**yes**" and bad[figure] == "no", figure
     text = report.render(_streaming_results(7.0, 11.0, 3.5))
     assert "| tiny | 1 | 8 / 20 | 1.0 | 13 | 125.0 | 1.000000000 | yes |" in text

@@ -78,7 +78,8 @@ class BenchDaemon:
         folders = "".join(f'{name} = "{name}"\n' for name in _FOLDERS)
         self.config = home / "config.toml"
         self.config.write_text(
-            f'[model]\npath = "{model}"\ndevice = "cpu"\nthreads = {threads}\n[paths]\nbase = "{home}"\n{folders}'
+            f'[model]\npath = "{model}"\ndevice = "cpu"\nthreads = {threads}\n'
+            f'[paths]\nbase = "{home}"\n{folders}'
             f"[inbox]\nsettle_seconds = 0\nrescan_seconds = 5\n{config}\n",
             encoding="utf-8",
         )
@@ -95,9 +96,11 @@ class BenchDaemon:
             started = time.monotonic()
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "voice_daemon", "--config", str(self.config), "run"],
-                env={**self.env, "NOTIFY_SOCKET": str(notify.path)}, stdout=log, stderr=subprocess.STDOUT,
+                env={**self.env, "NOTIFY_SOCKET": str(notify.path)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 cwd=self.repo,
-            )  # fmt: skip
+            )
         while not notify.seen("READY", "1"):
             if self.process.poll() is not None:
                 raise RuntimeError(
@@ -124,7 +127,8 @@ class BenchDaemon:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"request {request_id} not finished within {timeout} s")
             time.sleep(0.02)
-        return json.loads(path.read_text(encoding="utf-8"))
+        outcome: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return outcome
 
     def rss_mib(self, peak: bool = False) -> float:
         """Resident memory of the daemon process (``peak``: the most it has had, VmHWM)."""

@@ -49,8 +49,12 @@ def equivalence(model: Path, voice: Path, text: str) -> dict[str, Any]:
     with torch.inference_mode():
         for index, sentence in enumerate(split_text(text, "en")):
             torch.manual_seed(index)
-            frames = torch.cat([x.reshape(-1, x.shape[-1]) for x in piece_latents(
-                engine._model, sentence, "en", latents, SamplingParams())])  # fmt: skip
+            frames = torch.cat(
+                [
+                    x.reshape(-1, x.shape[-1])
+                    for x in piece_latents(engine._model, sentence, "en", latents, SamplingParams())
+                ]
+            )
             wholes = {
                 speed: whole_decode(engine._model, frames, speaker, speed) for speed in {c[2] for c in CUTS}
             }
@@ -69,12 +73,26 @@ def equivalence(model: Path, voice: Path, text: str) -> dict[str, Any]:
     return {"rows": rows, "context_curve": curve, "context_frames": CONTEXT_FRAMES}
 
 
-def _row(sentence: int, first: int, size: int, speed: float, context: int, whole: torch.Tensor,
-         streamed: torch.Tensor, started: float) -> dict[str, Any]:  # fmt: skip
+def _row(
+    sentence: int,
+    first: int,
+    size: int,
+    speed: float,
+    context: int,
+    whole: torch.Tensor,
+    streamed: torch.Tensor,
+    started: float,
+) -> dict[str, Any]:
     same = whole.shape == streamed.shape
     return {
-        "sentence": sentence + 1, "first": first, "size": size, "speed": speed, "context": context,
-        "frames_out": int(whole.shape[0]), "same_length": same, "decode_s": time.perf_counter() - started,
+        "sentence": sentence + 1,
+        "first": first,
+        "size": size,
+        "speed": speed,
+        "context": context,
+        "frames_out": int(whole.shape[0]),
+        "same_length": same,
+        "decode_s": time.perf_counter() - started,
         "snr_db": snr_db(whole, streamed) if same else float("nan"),
         "correlation": correlation(whole, streamed) if same else float("nan"),
-    }  # fmt: skip
+    }

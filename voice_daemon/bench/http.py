@@ -32,8 +32,9 @@ FORMATS = ("wav", "mp3")
 def speech_timing(model: Path, home: Path, text: str, repeats: int, threads: int) -> dict[str, Any]:
     """Synthesised and cached speech over HTTP, per format."""
     port = free_port()
-    daemon = BenchDaemon(home, model, f'[output]\nmode = "file"\n[http]\nenabled = true\nport = {port}\n',
-                         threads=threads)  # fmt: skip
+    daemon = BenchDaemon(
+        home, model, f'[output]\nmode = "file"\n[http]\nenabled = true\nport = {port}\n', threads=threads
+    )
     daemon.start()
     try:
         runs: dict[str, Any] = {fmt: {"synthesised": [], "cached": []} for fmt in FORMATS}
@@ -43,8 +44,13 @@ def speech_timing(model: Path, home: Path, text: str, repeats: int, threads: int
                     entry.unlink()
                 runs[fmt]["synthesised"].append(_timed(port, text, fmt))
                 runs[fmt]["cached"].append(_timed(port, text, fmt))
-                log.info("http %s %d: %s; cached %s", fmt, repeat + 1, runs[fmt]["synthesised"][-1],
-                         runs[fmt]["cached"][-1])  # fmt: skip
+                log.info(
+                    "http %s %d: %s; cached %s",
+                    fmt,
+                    repeat + 1,
+                    runs[fmt]["synthesised"][-1],
+                    runs[fmt]["cached"][-1],
+                )
         return {"runs": runs}
     finally:
         daemon.stop()
@@ -54,10 +60,14 @@ def _timed(port: int, text: str, response_format: str) -> dict[str, float]:
     body = {"model": "tts-1", "input": text, "voice": "alloy", "response_format": response_format}
     first_byte, total, data, request_id = post_speech(port, body)
     done = _done_event(port, request_id)
-    return {"first_byte_s": first_byte, "total_s": total, "audio_s": _seconds(data),
-            "worker_first_audio_s": done.get("first_audio_seconds") or float("nan"),
-            "worker_synthesis_s": done.get("synthesis_seconds") or float("nan"),
-            "cache": done.get("audio_cache", "")}  # fmt: skip
+    return {
+        "first_byte_s": first_byte,
+        "total_s": total,
+        "audio_s": _seconds(data),
+        "worker_first_audio_s": done.get("first_audio_seconds") or float("nan"),
+        "worker_synthesis_s": done.get("synthesis_seconds") or float("nan"),
+        "cache": done.get("audio_cache", ""),
+    }
 
 
 def _done_event(port: int, request_id: str | None) -> dict[str, Any]:
@@ -65,7 +75,7 @@ def _done_event(port: int, request_id: str | None) -> dict[str, Any]:
     for _ in range(100):
         connection.request("GET", "/v1/status")
         events = json.loads(connection.getresponse().read())["events"]
-        found = [e for e in events if e["id"] == request_id and e["state"] == "done"]
+        found: list[dict[str, Any]] = [e for e in events if e["id"] == request_id and e["state"] == "done"]
         if found:
             connection.close()
             return found[0]
@@ -75,6 +85,7 @@ def _done_event(port: int, request_id: str | None) -> dict[str, Any]:
 
 def _seconds(data: bytes) -> float:
     with av.open(io.BytesIO(data)) as container:
+        assert isinstance(container, av.container.InputContainer)  # opened for reading
         stream = container.streams.audio[0]
         return sum(frame.samples for frame in container.decode(stream)) / stream.rate
 
@@ -88,16 +99,20 @@ def free_port() -> int:
 
 def table(results: dict[str, Any]) -> list[str]:
     """The Markdown table of the ``http`` section (medians), for docs/benchmarks.md."""
-    lines = ["| model | format | first byte (s) | daemon's first chunk (s) | HTTP overhead (ms) | "
-             "total per audio s | first byte, cached (ms) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = [
+        "| model | format | first byte (s) | daemon's first chunk (s) | HTTP overhead (ms) | "
+        "total per audio s | first byte, cached (ms) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, figures in results.get("http", {}).items():
         for fmt, runs in figures["runs"].items():
             made, cached = runs["synthesised"], runs["cached"]
             first, worker = _median(made, "first_byte_s"), _median(made, "worker_first_audio_s")
             per_second = statistics.median(run["total_s"] / run["audio_s"] for run in made)
-            lines.append(f"| {name} | {fmt} | {first:.2f} | {worker:.2f} | {(first - worker) * 1000:.0f} | "
-                         f"{per_second:.2f} | {_median(cached, 'first_byte_s') * 1000:.0f} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {fmt} | {first:.2f} | {worker:.2f} | {(first - worker) * 1000:.0f} | "
+                f"{per_second:.2f} | {_median(cached, 'first_byte_s') * 1000:.0f} |"
+            )
     return lines
 
 

@@ -40,9 +40,12 @@ def first_audio(model: Path, home: Path, text: str, repeats: int, threads: int) 
     try:
         daemon.start()
         result: dict[str, Any] = {
-            "rss_after_start_mib": daemon.rss_mib(), "synthesised": [], "cached": [], "direct_first_chunk_s": [],
+            "rss_after_start_mib": daemon.rss_mib(),
+            "synthesised": [],
+            "cached": [],
+            "direct_first_chunk_s": [],
             "stock_s": {"default_threads": [], "1_thread": []},
-        }  # fmt: skip
+        }
         for repeat in range(repeats):
             for entry in (daemon.home / "cache" / "audio").glob("*.npy"):
                 entry.unlink()
@@ -52,8 +55,13 @@ def first_audio(model: Path, home: Path, text: str, repeats: int, threads: int) 
                 stock = with_threads(count, lambda: stock_inference(engine, text, latents))
                 result["stock_s"][setting].append(stock["seconds"])
             result["synthesised"].append(_heard(daemon, probe, text, "miss"))
-            log.info("first audio %d (synthesised): %s; bare inference_stream %.3f s; stock %s", repeat + 1,
-                     result["synthesised"][-1], direct, {k: v[-1] for k, v in result["stock_s"].items()})  # fmt: skip
+            log.info(
+                "first audio %d (synthesised): %s; bare inference_stream %.3f s; stock %s",
+                repeat + 1,
+                result["synthesised"][-1],
+                direct,
+                {k: v[-1] for k, v in result["stock_s"].items()},
+            )
         for repeat in range(max(repeats, 5)):
             result["cached"].append(_heard(daemon, probe, text, "hit"))
             log.info("first audio %d (cached): %s", repeat + 1, result["cached"][-1])
@@ -89,8 +97,10 @@ def memory_curve(model: Path, home: Path, requests: int, batch: int = 10) -> dic
     try:
         curve = [(0, daemon.rss_mib())]
         for start in range(0, requests, batch):
-            ids = [daemon.submit(f"Announcement number {n}: the washing machine has finished.")
-                   for n in range(start, min(start + batch, requests))]  # fmt: skip
+            ids = [
+                daemon.submit(f"Announcement number {n}: the washing machine has finished.")
+                for n in range(start, min(start + batch, requests))
+            ]
             for request_id in ids:
                 daemon.outcome(request_id)
             curve.append((start + len(ids), daemon.rss_mib()))

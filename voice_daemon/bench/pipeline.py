@@ -1,9 +1,10 @@
 """Issue 18 figures: the pipelined streaming path and the fast preset against stock ``Xtts.inference``.
 
 One process, one text piece, every variant once per repeat in turn (so all see the same machine
-load): stock ``Xtts.inference`` (torch's default threads, and one thread); our streaming with GPT generation and decoding in turn on one
-thread (the path before the pipeline; torch's default threads, and one thread); the same pipelined (fp32, the default); and the fast
-preset (int8 GPT, pipelined).  Each run records seconds per audio second, the first chunk, and
+load): stock ``Xtts.inference`` (torch's default threads, and one thread); our streaming with GPT
+generation and decoding in turn on one thread (the path before the pipeline; torch's default
+threads, and one thread); the same pipelined (fp32, the default); and the fast preset (int8 GPT,
+pipelined).  Each run records seconds per audio second, the first chunk, and
 the growth of resident memory while it ran (sampled every 10 ms).  Random weights never stop, so
 every run generates ``tokens`` audio tokens.  The fast preset's teacher-forced logits are compared
 with fp32's on the same inputs (:func:`voice_daemon.bench.synthesis.logits_agreement`).

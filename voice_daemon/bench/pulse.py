@@ -28,12 +28,19 @@ class PulseServer:
         env = {**os.environ, **self.env, "HOME": str(self.root)}
         subprocess.run(
             [
-                "pulseaudio", "-D", "-n", "--exit-idle-time=-1", "--log-target=stderr",
+                "pulseaudio",
+                "-D",
+                "-n",
+                "--exit-idle-time=-1",
+                "--log-target=stderr",
                 f"--load=module-native-protocol-unix socket={self.socket} auth-anonymous=1",
                 f"--load=module-null-sink sink_name={SINK} rate={RATE}",
             ],
-            env=env, check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
         deadline = time.monotonic() + 10
         while not self.socket.exists():
             if time.monotonic() > deadline:
@@ -57,10 +64,19 @@ class Recorder:
     def __init__(self, path: Path, env: dict[str, str]) -> None:
         self.path = path
         self._process = subprocess.Popen(
-            ["parec", "-d", f"{SINK}.monitor", "--format=s16le", f"--rate={RATE}", "--channels=1", "--raw",
-             "--latency-msec=10", str(path)],
+            [
+                "parec",
+                "-d",
+                f"{SINK}.monitor",
+                "--format=s16le",
+                f"--rate={RATE}",
+                "--channels=1",
+                "--raw",
+                "--latency-msec=10",
+                str(path),
+            ],
             env=env,
-        )  # fmt: skip
+        )
         time.sleep(0.3)
 
     def stop(self) -> np.ndarray:
@@ -90,10 +106,20 @@ class FirstSound:
         self._heard = threading.Event()
         self._heard_at = 0.0
         self._process = subprocess.Popen(
-            ["parec", "-d", f"{SINK}.monitor", "--format=s16le", f"--rate={RATE}", "--channels=1", "--raw",
-             "--latency-msec=10"],
-            env=env, stdout=subprocess.PIPE, bufsize=0,
-        )  # fmt: skip
+            [
+                "parec",
+                "-d",
+                f"{SINK}.monitor",
+                "--format=s16le",
+                f"--rate={RATE}",
+                "--channels=1",
+                "--raw",
+                "--latency-msec=10",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+        )
         threading.Thread(target=self._read, daemon=True).start()
         time.sleep(0.3)
 

@@ -38,11 +38,15 @@ TEXTS = {
 
 
 def run_bench(
-    models: dict[str, Path], out_dir: Path, sections: tuple[str, ...] = SECTIONS, repeats: int = 3, threads: int = 1,
+    models: dict[str, Path],
+    out_dir: Path,
+    sections: tuple[str, ...] = SECTIONS,
+    repeats: int = 3,
+    threads: int = 1,
     memory_requests: int = 300,
-) -> dict[str, Any]:  # fmt: skip
-    """Run ``sections`` on ``models`` (names ``tiny``/``full``/``full400`` to model folders); write the JSON and
-    Markdown."""
+) -> dict[str, Any]:
+    """Run ``sections`` on ``models`` (names ``tiny``/``full``/``full400`` to model folders); write
+    the JSON and Markdown."""
     json_path = out_dir / "benchmarks.json"
     results = json.loads(json_path.read_text()) if json_path.exists() else {}
     results.update(machine=machine.describe(), texts=TEXTS, repeats=repeats, daemon_threads=threads)

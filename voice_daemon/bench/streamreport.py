@@ -31,8 +31,17 @@ def _speed(results: dict[str, Any]) -> list[Row]:
                 figure = (
                     f"synthesis per audio second, {label}, {threads.replace('_', ' ')}, {name} (s){before}"
                 )
-                found.append(("14", figure, f"{ours:.2f}", f"{stock:.2f} (`Xtts.inference`, fp32)",
-                              f"{ours / stock:.2f}x", "≤ 0.8x", verdict(ours / stock <= 0.8)))  # fmt: skip
+                found.append(
+                    (
+                        "14",
+                        figure,
+                        f"{ours:.2f}",
+                        f"{stock:.2f} (`Xtts.inference`, fp32)",
+                        f"{ours / stock:.2f}x",
+                        "≤ 0.8x",
+                        verdict(ours / stock <= 0.8),
+                    )
+                )
     return found
 
 
@@ -43,9 +52,19 @@ def _scaling(results: dict[str, Any]) -> list[Row]:
         for key in sorted(k.removeprefix("long_") for k in runs if k.startswith("long_")):
             short, long = per_audio_second(runs[f"short_{key}"]), per_audio_second(runs[f"long_{key}"])
             seconds = med(runs[f"long_{key}"], "audio_s")
-            figure = f"cost per audio second, {seconds:.0f} s piece against 4.5 s, {key.replace('_', ' ')}, {name} (s)"
-            found.append(("14", figure, f"{long:.2f} / {short:.2f}", "–", f"{long / short:.2f}x", "≤ 1.15x",
-                          verdict(long / short <= 1.15)))  # fmt: skip
+            setting = key.replace("_", " ")
+            figure = f"cost per audio second, {seconds:.0f} s piece against 4.5 s, {setting}, {name} (s)"
+            found.append(
+                (
+                    "14",
+                    figure,
+                    f"{long:.2f} / {short:.2f}",
+                    "–",
+                    f"{long / short:.2f}x",
+                    "≤ 1.15x",
+                    verdict(long / short <= 1.15),
+                )
+            )
     return found
 
 
@@ -54,9 +73,17 @@ def _first_audio(results: dict[str, Any]) -> list[Row]:
     if not figures:
         return []
     ours = med(figures["synthesised"], "first_audio_s")
-    return [("14", "time to first audio at the sink, two sentences, full, against before (s)", f"{ours:.2f}",
-             f"{BEFORE['first_audio_s']:.2f} (before, 2026-11-26)", f"{ours / BEFORE['first_audio_s']:.2f}x",
-             "≤ 1.00x", verdict(ours <= BEFORE["first_audio_s"]))]  # fmt: skip
+    return [
+        (
+            "14",
+            "time to first audio at the sink, two sentences, full, against before (s)",
+            f"{ours:.2f}",
+            f"{BEFORE['first_audio_s']:.2f} (before, 2026-11-26)",
+            f"{ours / BEFORE['first_audio_s']:.2f}x",
+            "≤ 1.00x",
+            verdict(ours <= BEFORE["first_audio_s"]),
+        )
+    ]
 
 
 def _gaps(results: dict[str, Any]) -> list[Row]:
@@ -65,9 +92,17 @@ def _gaps(results: dict[str, Any]) -> list[Row]:
         between = med(figures["synthesised"], "between_sentences_s") * 1000
         within = med(figures["synthesised"], "within_sentences_s")
         cached = max(gap["gap_s"] for take in figures["cached"] for gap in take["gaps"] or [{"gap_s": 0.0}])
-        found.append(("14", f"gap between the sentences at the sink / silence within them, {name}",
-                      f"{between:.0f} ms / {within:.2f} s", f"{cached * 1000:.0f} ms (cached, longest gap)", "",
-                      "report", "–"))  # fmt: skip
+        found.append(
+            (
+                "14",
+                f"gap between the sentences at the sink / silence within them, {name}",
+                f"{between:.0f} ms / {within:.2f} s",
+                f"{cached * 1000:.0f} ms (cached, longest gap)",
+                "",
+                "report",
+                "–",
+            )
+        )
     return found
 
 
@@ -75,19 +110,30 @@ def tables(results: dict[str, Any]) -> list[str]:
     """The equivalence and length-scaling tables."""
     lines: list[str] = []
     if results.get("equivalence"):
-        lines += [("Streamed against one whole-sentence HiFi-GAN decode of the same GPT latents (per sentence of "
-                   "the two-sentence text; chunks: first / later size in tokens):"), "",
-                  "| model | sentence | chunks | speed | context (frames) | SNR (dB) | correlation | same length |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        lines += [
+            (
+                "Streamed against one whole-sentence HiFi-GAN decode of the same GPT latents (per sentence "
+                "of the two-sentence text; chunks: first / later size in tokens):"
+            ),
+            "",
+            "| model | sentence | chunks | speed | context (frames) | SNR (dB) | correlation | same length |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for name, figures in results["equivalence"].items():
             for row in figures["rows"] + figures["context_curve"]:
-                lines.append(f"| {name} | {row['sentence']} | {row['first']} / {row['size']} | {row['speed']} | "
-                             f"{row['context']} | {row['snr_db']:.1f} | {row['correlation']:.9f} | "
-                             f"{'yes' if row['same_length'] else 'no'} |")  # fmt: skip
+                lines.append(
+                    f"| {name} | {row['sentence']} | {row['first']} / {row['size']} | {row['speed']} | "
+                    f"{row['context']} | {row['snr_db']:.1f} | {row['correlation']:.9f} | "
+                    f"{'yes' if row['same_length'] else 'no'} |"
+                )
         lines.append("")
     for name, figures in results.get("scaling", {}).items():
-        lines += [f"Length scaling ({name}): seconds per audio second of our streaming, by run:", "",
-                  "| variant | runs (s per audio s) | audio (s) |", "| --- | --- | --- |"]  # fmt: skip
+        lines += [
+            f"Length scaling ({name}): seconds per audio second of our streaming, by run:",
+            "",
+            "| variant | runs (s per audio s) | audio (s) |",
+            "| --- | --- | --- |",
+        ]
         for variant, runs in figures["runs"].items():
             values = ", ".join(f"{run['seconds'] / run['audio_s']:.2f}" for run in runs)
             lines.append(f"| {variant} | {values} | {med(runs, 'audio_s'):.2f} |")

@@ -27,9 +27,15 @@ def stock_inference(engine: Engine, text: str, latents: Latents) -> dict[str, fl
     """coqui-tts's own ``Xtts.inference`` with our sampling settings; the whole audio at the end."""
     started = time.perf_counter()
     out = engine._model.inference(
-        text, "en", latents.gpt_cond_latent, latents.speaker_embedding, temperature=PARAMS.temperature,
-        top_k=PARAMS.top_k, top_p=PARAMS.top_p, repetition_penalty=PARAMS.repetition_penalty,
-    )  # fmt: skip
+        text,
+        "en",
+        latents.gpt_cond_latent,
+        latents.speaker_embedding,
+        temperature=PARAMS.temperature,
+        top_k=PARAMS.top_k,
+        top_p=PARAMS.top_p,
+        repetition_penalty=PARAMS.repetition_penalty,
+    )
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
@@ -57,10 +63,16 @@ def direct_first_chunk(engine: Engine, text: str, latents: Latents) -> float:
     large as the daemon's first chunk."""
     started = time.perf_counter()
     chunks = engine._model.inference_stream(
-        text, "en", latents.gpt_cond_latent, latents.speaker_embedding, stream_chunk_size=PARAMS.first_chunk_size,
-        temperature=PARAMS.temperature, top_k=PARAMS.top_k, top_p=PARAMS.top_p,
+        text,
+        "en",
+        latents.gpt_cond_latent,
+        latents.speaker_embedding,
+        stream_chunk_size=PARAMS.first_chunk_size,
+        temperature=PARAMS.temperature,
+        top_k=PARAMS.top_k,
+        top_p=PARAMS.top_p,
         repetition_penalty=PARAMS.repetition_penalty,
-    )  # fmt: skip
+    )
     next(chunks)
     seconds = time.perf_counter() - started
     chunks.close()

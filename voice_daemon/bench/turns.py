@@ -112,7 +112,7 @@ def _failed_event(port: int, text: str, until: float) -> dict[str, Any] | None:
             events = json.loads(connection.getresponse().read())["events"]
             for event in events:
                 if event["state"] == "failed" and text.startswith((event.get("text") or "\0")[:100]):
-                    return event
+                    return dict(event)
             time.sleep(0.2)
         return None
     finally:
@@ -188,7 +188,7 @@ def stalled(model: Path, home: Path, repo: Path, threads: int, bound_s: float, s
 
 def turns(
     model: Path, home: Path, daemons: dict[str, Path], repeats: int, threads: int, bound_s: float, source: str
-) -> dict:
+) -> dict[str, Any]:
     """Both runs for each daemon checkout, in turn within each repeat, the callers on ``source``."""
     results: dict[str, Any] = {"source": source, "bound_s": bound_s, "lead_s": LEAD_S}
     results["runs"] = {name: [] for name in daemons}

@@ -44,8 +44,10 @@ WAYS = ("http", "wyoming", "wyoming_streamed", "wyoming_during_announcement")
 def timing(model: Path, home: Path, text: str, repeats: int, threads: int) -> dict[str, Any]:
     """First audio and total time per audio second over HTTP and Wyoming (one-shot, streamed)."""
     http_port, wyoming_port = free_port(), free_port()
-    config = (f'[output]\nmode = "file"\n[http]\nenabled = true\nport = {http_port}\n'
-              f'[wyoming]\nenabled = true\nuri = "tcp://127.0.0.1:{wyoming_port}"\n')  # fmt: skip
+    config = (
+        f'[output]\nmode = "file"\n[http]\nenabled = true\nport = {http_port}\n'
+        f'[wyoming]\nenabled = true\nuri = "tcp://127.0.0.1:{wyoming_port}"\n'
+    )
     daemon = BenchDaemon(home, model, config, threads=threads)
     daemon.start()
     measures: dict[str, Callable[[], dict[str, float]]] = {
@@ -114,8 +116,10 @@ async def timed_request(port: int, events: list[Event]) -> dict[str, float]:
 
 def table(results: dict[str, Any]) -> list[str]:
     """Markdown: first audio (median, p95) and total per audio second (median), per way."""
-    lines = ["| model | way | first audio, median (s) | first audio, p95 (s) | total per audio s |",
-             "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = [
+        "| model | way | first audio, median (s) | first audio, p95 (s) | total per audio s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, figures in results.items():
         for way, runs in figures["runs"].items():
             firsts = sorted(run["first_audio_s"] for run in runs)
