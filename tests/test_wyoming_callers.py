@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import socket
 import threading
 import time
@@ -32,6 +33,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from tests.support.fakeseam import FakeSeam
 from tests.support.slowworker import RATE, SlowWorker
 from voice_daemon.core.request import Limits
+from voice_daemon.errors import ConfigError
 from voice_daemon.settings import WyomingSettings
 from voice_daemon.sources.wyoming.server import WyomingSource
 
@@ -107,6 +109,23 @@ def test_refused_over_max_connections_while_sending_at_once_20_of_20() -> None:
         answers = asyncio.run(run())
     assert [a[-1].data.get("code") if isinstance(a, list) else repr(a) for a in answers] == ["busy"] * 20
     assert [event.data["code"] for event in fake.failures] == ["busy"] * 20
+
+
+def test_a_source_opened_and_stopped_or_failing_to_listen_leaves_no_file_descriptor_open() -> None:
+    """Its event loop (selector and self-pipe) is closed on every path, not left to the collector."""
+    kept: list[WyomingSource] = []  # held, so that only closing (not collection) frees them
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        kept.append(WyomingSource(WyomingSettings(enabled=True, uri="tcp://127.0.0.1:0")))
+        kept[-1].open()
+        with pytest.raises(ConfigError, match="cannot listen"):  # the port just taken
+            kept.append(WyomingSource(WyomingSettings(enabled=True, uri=kept[-1].uri)))
+            kept[-1].open()
+        kept[-1].stop()  # as the daemon does after a failed start: once more
+        kept[-2].stop()
+        kept.append(WyomingSource(WyomingSettings(enabled=True, uri="tcp://127.0.0.1:0")))
+        kept[-1].stop()  # made, never opened
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def stalled_caller(port: int, text: str) -> socket.socket:
