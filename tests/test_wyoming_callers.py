@@ -159,8 +159,11 @@ def test_a_caller_that_stops_reading_costs_bounded_work_and_is_let_go_while_anot
     fake = FakeSeam()
     worker = SlowWorker(fake, chunks=2, chunk_seconds=0.25, delay=0.02, lookahead=1.0)
     long_text = " ".join(f"Sentence number {n} of a long text." for n in range(20))
-    with caplog.at_level(logging.INFO), serving(fake, timeout_seconds=2) as port:
-        stalled = stalled_caller(port, long_text)
+    with (
+        caplog.at_level(logging.INFO),
+        serving(fake, timeout_seconds=2) as port,
+        stalled_caller(port, long_text) as stalled,  # closed too when an assertion fails first
+    ):
         time.sleep(0.5)
 
         async def second() -> tuple[float, list[Event]]:
