@@ -156,11 +156,13 @@ class WyomingSource(ConnectionSource):
         return future.result(timeout)
 
     def _run(self) -> None:
-        """The loop's thread: run it until stopped, then close it (its selector and self-pipe)."""
+        """The loop's thread: run it until stopped, let what is left on it end, then close it."""
+        loop = self._loop
         try:
-            self._loop.run_forever()
+            loop.run_forever()
+            loop.run_until_complete(_end_what_is_left())
         finally:
-            self._loop.close()
+            loop.close()  # its selector and self-pipe socket pair
 
     def _close_loop(self) -> None:
         """Stop the loop and wait for its thread; a loop never run is closed here (idempotent)."""
@@ -172,6 +174,17 @@ class WyomingSource(ConnectionSource):
             return
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(_STOP_TIMEOUT)
+
+
+async def _end_what_is_left() -> None:
+    """Cancel the tasks still on the loop (a reply's keep-alive being cancelled, say) and await them."""
+    left = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    loop = asyncio.get_running_loop()
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
 
 
 def _announced_host(hostname: str) -> str | None:
