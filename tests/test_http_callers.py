@@ -61,8 +61,11 @@ def test_a_client_that_stops_reading_costs_bounded_work_and_is_let_go_while_anot
     fake = FakeSeam()
     worker = SlowWorker(fake, chunks=2, chunk_seconds=0.25, delay=0.02, lookahead=1.0)
     long_text = " ".join(f"Sentence number {n} of a long text." for n in range(20))
-    with caplog.at_level(logging.INFO), serving(fake, timeout_seconds=2) as source:
-        stalled = stalled_caller(source.url, long_text)
+    with (
+        caplog.at_level(logging.INFO),
+        serving(fake, timeout_seconds=2) as source,
+        stalled_caller(source.url, long_text) as stalled,  # closed too when an assertion fails first
+    ):
         eventually(lambda: fake.streams)
         asked = time.monotonic()
         client = openai.OpenAI(base_url=source.url + "v1", api_key="unused", max_retries=0)

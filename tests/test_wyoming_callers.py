@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import socket
 import threading
 import time
@@ -32,6 +33,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from tests.support.fakeseam import FakeSeam
 from tests.support.slowworker import RATE, SlowWorker
 from voice_daemon.core.request import Limits
+from voice_daemon.errors import ConfigError
 from voice_daemon.settings import WyomingSettings
 from voice_daemon.sources.wyoming.server import WyomingSource
 
@@ -109,6 +111,23 @@ def test_refused_over_max_connections_while_sending_at_once_20_of_20() -> None:
     assert [event.data["code"] for event in fake.failures] == ["busy"] * 20
 
 
+def test_a_source_opened_and_stopped_or_failing_to_listen_leaves_no_file_descriptor_open() -> None:
+    """Its event loop (selector and self-pipe) is closed on every path, not left to the collector."""
+    kept: list[WyomingSource] = []  # held, so that only closing (not collection) frees them
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        kept.append(WyomingSource(WyomingSettings(enabled=True, uri="tcp://127.0.0.1:0")))
+        kept[-1].open()
+        with pytest.raises(ConfigError, match="cannot listen"):  # the port just taken
+            kept.append(WyomingSource(WyomingSettings(enabled=True, uri=kept[-1].uri)))
+            kept[-1].open()
+        kept[-1].stop()  # as the daemon does after a failed start: once more
+        kept[-2].stop()
+        kept.append(WyomingSource(WyomingSettings(enabled=True, uri="tcp://127.0.0.1:0")))
+        kept[-1].stop()  # made, never opened
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def stalled_caller(port: int, text: str) -> socket.socket:
     """A client with a small receive buffer that asks for ``text`` and never reads."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -140,8 +159,11 @@ def test_a_caller_that_stops_reading_costs_bounded_work_and_is_let_go_while_anot
     fake = FakeSeam()
     worker = SlowWorker(fake, chunks=2, chunk_seconds=0.25, delay=0.02, lookahead=1.0)
     long_text = " ".join(f"Sentence number {n} of a long text." for n in range(20))
-    with caplog.at_level(logging.INFO), serving(fake, timeout_seconds=2) as port:
-        stalled = stalled_caller(port, long_text)
+    with (
+        caplog.at_level(logging.INFO),
+        serving(fake, timeout_seconds=2) as port,
+        stalled_caller(port, long_text) as stalled,  # closed too when an assertion fails first
+    ):
         time.sleep(0.5)
 
         async def second() -> tuple[float, list[Event]]:

@@ -47,7 +47,7 @@ class WyomingSource(ConnectionSource):
         self.limits = Limits()
         self.uri = ""
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="wyoming", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="wyoming", daemon=True)
         self._server: AsyncTcpServer | None = None
         self._handlers: set[SpeechHandler] = set()  # the connections open, touched on the loop only
         self._zeroconf: Any = None  # zeroconf.asyncio.AsyncZeroconf, once announced
@@ -155,9 +155,36 @@ class WyomingSource(ConnectionSource):
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         return future.result(timeout)
 
+    def _run(self) -> None:
+        """The loop's thread: run it until stopped, let what is left on it end, then close it."""
+        loop = self._loop
+        try:
+            loop.run_forever()
+            loop.run_until_complete(_end_what_is_left())
+        finally:
+            loop.close()  # its selector and self-pipe socket pair
+
     def _close_loop(self) -> None:
+        """Stop the loop and wait for its thread; a loop never run is closed here (idempotent)."""
+        if self._loop.is_closed():
+            return
+        if not self._thread.is_alive():  # never opened (or its thread is over): nothing runs it
+            if self._thread.ident is None:
+                self._loop.close()
+            return
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(_STOP_TIMEOUT)
+
+
+async def _end_what_is_left() -> None:
+    """Cancel the tasks still on the loop (a reply's keep-alive being cancelled, say) and await them."""
+    left = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    loop = asyncio.get_running_loop()
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
 
 
 def _announced_host(hostname: str) -> str | None:
