@@ -83,16 +83,25 @@ class Connection:
 
     async def refuse(self, text: str, code: str, linger: bool = True) -> None:
         """Send an ``error`` event, then close, lingering (see the module's note) unless told not to."""
-        if not self.open:
+        if not await self.end_with_error(text, code):
             return
-        log.info("wyoming: %s (%s); closing the connection", text, code)
-        with contextlib.suppress(ConnectionError, TimeoutError):
-            await self.send(Error(text=text, code=code).event())
-        self.open = False
         if linger:
             await self.linger()
         else:
             self.close()
+
+    async def end_with_error(self, text: str, code: str) -> bool:
+        """Send an ``error`` event and write nothing after it, leaving the connection open for the one
+        reader to linger on; False if it was ending already."""
+        if not self.open:
+            return False
+        log.info("wyoming: %s (%s); closing the connection", text, code)
+        try:
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await self.send(Error(text=text, code=code).event())
+        finally:
+            self.open = False
+        return True
 
     async def linger(self) -> None:
         """Read and discard what the client still sends until it closes or LINGER_SECONDS pass; then close."""

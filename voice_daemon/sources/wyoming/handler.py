@@ -76,6 +76,9 @@ class SpeechHandler(AsyncEventHandler):
             return
         try:
             while self.connection.open and (event := await self._next_event()) is not None:
+                if not self.connection.open:  # a reply was refused meanwhile: linger here, the one reader
+                    await self.connection.linger()
+                    break
                 if not await self._answer(event):
                     break
         finally:
@@ -146,14 +149,20 @@ class SpeechHandler(AsyncEventHandler):
             await self.connection.refuse("internal error (see the daemon's log)", "internal_error")
         return False
 
-    async def _refuse(self, error: VoiceDaemonError, request: SpeechRequest | None = None) -> None:
-        """One ``failed`` event for a request the worker never saw, then the ``error`` event."""
+    async def _refuse(
+        self, error: VoiceDaemonError, request: SpeechRequest | None = None, reading: bool = True
+    ) -> None:
+        """One ``failed`` event for a request the worker never saw, then the ``error`` event; the
+        lingering read follows here when ``reading`` (the caller is the connection's one reader)."""
         self._cancel_all()
         if request is not None and (seam := self.source.seam) is not None:
             seam.refuse(error, request=request)
         else:
             self._refuse_quietly(error)
-        await self.connection.refuse(str(error), error.code)
+        if reading:
+            await self.connection.refuse(str(error), error.code)
+        else:
+            await self.connection.end_with_error(str(error), error.code)
 
     def _refuse_quietly(self, error: VoiceDaemonError) -> None:
         """The ``failed`` event of a payload that never became a request (none while starting or stopping)."""
@@ -169,9 +178,11 @@ class SpeechHandler(AsyncEventHandler):
         raise Stopping("the daemon is stopping; try again shortly")
 
     def _cancel_all(self) -> None:
+        """Cancel every reply (a reply that refuses goes on in its own task to send its error)."""
         for task, reply in list(self._playing.items()):
             reply.cancel()
-            task.cancel()
+            if task is not asyncio.current_task():
+                task.cancel()
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -230,11 +241,14 @@ class SpeechHandler(AsyncEventHandler):
             await asyncio.wait(before)
         try:
             await reply.play()
-        except Refused as refused:
-            await self._refuse(refused.error, refused.request)
+        except Refused as refused:  # the lingering read is the main loop's (run), the one reader
+            await self._refuse(refused.error, refused.request, reading=False)
         except VoiceDaemonError as exc:  # the request failed or was cancelled: its failed event is out
             with contextlib.suppress(ConnectionError, TimeoutError):
-                await self.connection.refuse(str(exc), exc.code, linger=not isinstance(exc, Stopping))
+                if isinstance(exc, Stopping):
+                    await self.connection.refuse(str(exc), exc.code, linger=False)
+                else:
+                    await self.connection.end_with_error(str(exc), exc.code)
         except (ConnectionError, TimeoutError):
             log.info("wyoming: the client went away; its requests are cancelled")
             self.connection.abort()
