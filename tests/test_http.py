@@ -4,21 +4,19 @@ in-process, in milliseconds, in ``test_http_api.py``."""
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import threading
 from pathlib import Path
 
-import av
 import httpx
-import numpy as np
 import openai
 import pytest
 
 from tests.conftest import clips_of
 from tests.support.daemonproc import FAST, StartDaemon, http_url, wait_until
 from tests.support.hostile import NAMED, assert_clean_log, memory_mb, random_payloads
+from tests.support.responses import decoded
 from voice_daemon.errors import ConfigError
 from voice_daemon.settings import HttpSettings
 from voice_daemon.sources.http.server import HttpSource
@@ -35,16 +33,6 @@ interactive_max_size = 1
 """
 TEXT = "The washing machine has finished."
 LONG = "First sentence of the reply. Second sentence of the reply. Third sentence of the reply."
-
-
-def decoded(data: bytes, response_format: str) -> tuple[int, int, np.ndarray]:
-    """Sample rate, channels and samples of a response, decoded by FFmpeg (pcm: OpenAI's raw s16le)."""
-    if response_format == "pcm":
-        return 24_000, 1, np.frombuffer(data, "<i2").astype(np.float32) / 32768
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.audio[0]
-        frames = [frame.to_ndarray() for frame in container.decode(stream)]
-        return stream.rate, stream.channels, np.concatenate(frames, axis=1)[0]
 
 
 def test_audio_streams_as_it_is_made_a_full_lane_answers_429_and_going_away_or_stopping_cuts_it_short(

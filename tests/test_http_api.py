@@ -10,18 +10,16 @@ needs the real daemon: streaming as synthesis goes, cancelling, stopping, real v
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Iterator
 
-import av
-import numpy as np
 import openai
 import pytest
 from starlette.testclient import TestClient
 
 from tests.support.fakeseam import TONE, FakeSeam
 from tests.support.hostile import NAMED, random_payloads
+from tests.support.responses import decoded
 from voice_daemon.errors import Busy, QueueFull, Stopping
 from voice_daemon.settings import HttpSettings
 from voice_daemon.sources.http.server import HttpSource
@@ -53,16 +51,6 @@ def client(source: HttpSource) -> TestClient:
 @pytest.fixture
 def api(client: TestClient) -> openai.OpenAI:
     return openai.OpenAI(base_url="http://testserver/v1", api_key=KEY, max_retries=0, http_client=client)
-
-
-def decoded(data: bytes, response_format: str) -> tuple[int, int, np.ndarray]:
-    """Sample rate, channels and samples of a response, decoded by FFmpeg (pcm: OpenAI's raw s16le)."""
-    if response_format == "pcm":
-        return 24_000, 1, np.frombuffer(data, "<i2").astype(np.float32) / 32768
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.audio[0]
-        frames = [frame.to_ndarray() for frame in container.decode(stream)]
-        return stream.rate, stream.channels, np.concatenate(frames, axis=1)[0]
 
 
 def test_starting_and_stopping_answer_503_with_retry_after_and_health_needs_no_key(

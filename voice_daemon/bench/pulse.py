@@ -14,6 +14,17 @@ import numpy as np
 
 SINK = "test"
 RATE = 24_000
+# parec recording the null sink's monitor as raw 16-bit mono, in 10 ms blocks
+_RECORD = [
+    "parec",
+    "-d",
+    f"{SINK}.monitor",
+    "--format=s16le",
+    f"--rate={RATE}",
+    "--channels=1",
+    "--raw",
+    "--latency-msec=10",
+]
 
 
 class PulseServer:
@@ -64,17 +75,7 @@ class Recorder:
     def __init__(self, path: Path, env: dict[str, str]) -> None:
         self.path = path
         self._process = subprocess.Popen(
-            [
-                "parec",
-                "-d",
-                f"{SINK}.monitor",
-                "--format=s16le",
-                f"--rate={RATE}",
-                "--channels=1",
-                "--raw",
-                "--latency-msec=10",
-                str(path),
-            ],
+            [*_RECORD, str(path)],
             env=env,
         )
         time.sleep(0.3)
@@ -106,16 +107,7 @@ class FirstSound:
         self._heard = threading.Event()
         self._heard_at = 0.0
         self._process = subprocess.Popen(
-            [
-                "parec",
-                "-d",
-                f"{SINK}.monitor",
-                "--format=s16le",
-                f"--rate={RATE}",
-                "--channels=1",
-                "--raw",
-                "--latency-msec=10",
-            ],
+            _RECORD,
             env=env,
             stdout=subprocess.PIPE,
             bufsize=0,
