@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import soundfile as sf
@@ -13,6 +14,10 @@ import soundfile as sf
 from tests.support.broker import Broker, Listener
 from tests.support.daemonproc import FAST, DaemonProcess, StartDaemon
 from tests.support.pulse import PulseServer
+
+if TYPE_CHECKING:
+    from voice_daemon.app import Running
+    from voice_daemon.core.events import Event, Notice
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "data" / "librispeech"
@@ -163,3 +168,18 @@ def mqtt_config(broker: Broker, extra: str = "") -> str:
         f'\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
         f'client_id = "vd-test"\n{extra}\n'
     )
+
+
+@pytest.fixture
+def events(running: Running) -> list[Event]:
+    """Every event the seam of ``running`` (a test module's in-process daemon) publishes."""
+    from voice_daemon.core.events import Event
+
+    seen: list[Event] = []
+
+    def record(notice: Notice) -> None:
+        if isinstance(notice, Event):
+            seen.append(notice)
+
+    running.seam.subscribe(record)
+    return seen

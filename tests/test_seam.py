@@ -14,7 +14,7 @@ import soundfile as sf
 from tests.conftest import clips_of, write_config
 from tests.support.daemonproc import FAST, wait_until
 from voice_daemon.app import Daemon, Running
-from voice_daemon.core.events import Event, Notice
+from voice_daemon.core.events import Event
 from voice_daemon.core.request import SpeechRequest
 from voice_daemon.errors import Busy, ReferenceRejected, RequestError, UnknownVoice, VoiceDaemonError
 from voice_daemon.settings import load_settings
@@ -31,18 +31,6 @@ def running(home: Path, tiny_model: Path) -> Iterator[Running]:
         yield daemon.start()
     finally:
         daemon.stop()
-
-
-@pytest.fixture
-def events(running: Running) -> list[Event]:
-    seen: list[Event] = []
-
-    def record(notice: Notice) -> None:
-        if isinstance(notice, Event):
-            seen.append(notice)
-
-    running.seam.subscribe(record)
-    return seen
 
 
 def at(events: list[Event], request_id: str, state: str) -> int:

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import write_config
 from tests.support.daemonproc import FAST, wait_until
 from voice_daemon.app import Daemon, Running
-from voice_daemon.core.events import Event, Notice
+from voice_daemon.core.events import Event
 from voice_daemon.core.lane import Stream
 from voice_daemon.core.request import SpeechRequest
 from voice_daemon.errors import Cancelled, Stopping, VoiceDaemonError
@@ -46,18 +46,6 @@ def load(home: Path, tiny_model: Path) -> Settings:
 def running(daemon: Daemon) -> Running:
     assert daemon.running is not None
     return daemon.running
-
-
-@pytest.fixture
-def events(running: Running) -> list[Event]:
-    seen: list[Event] = []
-
-    def record(notice: Notice) -> None:
-        if isinstance(notice, Event):
-            seen.append(notice)
-
-    running.seam.subscribe(record)
-    return seen
 
 
 class Fed:
