@@ -85,10 +85,7 @@ def test_first_chunk_comes_early_and_the_speech_is_coqui_s_own(engine: Engine, r
             latents.gpt_cond_latent,
             latents.speaker_embedding,
             stream_chunk_size=params.stream_chunk_size,
-            temperature=params.temperature,
-            top_k=params.top_k,
-            top_p=params.top_p,
-            repetition_penalty=params.repetition_penalty,
+            **params.sampling(),
         )
     ]
     same_cuts = list(

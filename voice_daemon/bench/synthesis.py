@@ -31,10 +31,7 @@ def stock_inference(engine: Engine, text: str, latents: Latents) -> dict[str, fl
         "en",
         latents.gpt_cond_latent,
         latents.speaker_embedding,
-        temperature=PARAMS.temperature,
-        top_k=PARAMS.top_k,
-        top_p=PARAMS.top_p,
-        repetition_penalty=PARAMS.repetition_penalty,
+        **PARAMS.sampling(),
     )
     seconds = time.perf_counter() - started
     return {
@@ -68,10 +65,7 @@ def direct_first_chunk(engine: Engine, text: str, latents: Latents) -> float:
         latents.gpt_cond_latent,
         latents.speaker_embedding,
         stream_chunk_size=PARAMS.first_chunk_size,
-        temperature=PARAMS.temperature,
-        top_k=PARAMS.top_k,
-        top_p=PARAMS.top_p,
-        repetition_penalty=PARAMS.repetition_penalty,
+        **PARAMS.sampling(),
     )
     next(chunks)
     seconds = time.perf_counter() - started

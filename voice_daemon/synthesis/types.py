@@ -29,6 +29,15 @@ class SamplingParams(BaseModel):
     first_chunk_size: int = Field(8, ge=1, le=200)
     stream_chunk_size: int = Field(20, ge=1, le=200)
 
+    def sampling(self) -> dict[str, float]:
+        """The sampling keywords of coqui-tts's own ``Xtts.inference`` / ``inference_stream``."""
+        return {
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "repetition_penalty": self.repetition_penalty,
+        }
+
 
 @dataclass(frozen=True)
 class Latents:
