@@ -83,11 +83,10 @@ class Stream:
 
         ``received`` tells how many samples the caller has received so far (checked every
         quarter second, see :meth:`delivered`; without it, and when iterated, a chunk taken
-        counts as received); when it has taken nothing for ``stall_seconds``
-        while audio waits for it, the stream is cancelled (``Cancelled``: the caller stopped
-        reading; the worker's failed event is the warning) and ``on_stall`` runs (close the
-        connection).  Leaving
-        the loop early cancels the stream (the caller went away).
+        counts as received); when it has taken nothing for ``stall_seconds`` while audio waits
+        for it, the stream is cancelled (``Cancelled``: the caller stopped reading; the worker's
+        failed event is the warning) and ``on_stall`` runs (close the connection).  Leaving the
+        loop early cancels the stream (the caller went away).
         """
         loop, arrived = asyncio.get_running_loop(), asyncio.Event()
 
