@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from voice_daemon.audio import decode
 from voice_daemon.bench.equivalence import snr_db
+from voice_daemon.synthesis import streaming
 from voice_daemon.synthesis.decoding import (
     CONTEXT_FRAMES,
     HOP,
@@ -169,11 +172,29 @@ def test_the_pipeline_yields_the_same_chunks_bit_for_bit(engine: Engine, voice: 
         state = torch.random.get_rng_state()
     finally:
         torch.set_num_threads(saved)
-    pipelined = _chunks(engine, voice, Threads(1, 1), params)
+    pipelined = _chunks(engine, voice, Threads(1, 1, first_chunk=1), params)
     assert len(in_turn) >= 3
     assert [len(chunk) for chunk in pipelined] == [len(chunk) for chunk in in_turn]
     assert all(torch.equal(a, b) for a, b in zip(pipelined, in_turn, strict=True))
     assert torch.equal(torch.random.get_rng_state(), state)  # the same random numbers drawn
+
+
+def test_gpt_generation_has_both_cores_until_the_decoder_has_work(
+    engine: Engine, voice: Latents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    batches = streaming._batches
+
+    def counting(*args: Any) -> Iterator[tuple[torch.Tensor, bool]]:
+        for batch in batches(*args):
+            seen.append(torch.get_num_threads())  # the GPT thread's setting while it made this chunk
+            yield batch
+
+    monkeypatch.setattr(streaming, "_batches", counting)
+    params = SamplingParams(first_chunk_size=3, stream_chunk_size=7)
+    assert _chunks(engine, voice, Threads(1, 1), params)
+    assert len(seen) >= 3
+    assert seen == [2] + [1] * (len(seen) - 1)
 
 
 def test_leaving_the_stream_early_stops_both_threads(engine: Engine, voice: Latents) -> None:

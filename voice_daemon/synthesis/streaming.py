@@ -40,10 +40,20 @@ HANDOFF_CHUNKS = 2  # GPT chunks that may wait for the decoder before generation
 class Threads:
     """How a piece is spread over the cores: torch intra-op threads for GPT generation and for
     HiFi-GAN decoding, each on its own thread; ``gpt = 0`` runs both in turn on the caller's thread
-    (with its thread setting), as before the pipeline."""
+    (with its thread setting), as before the pipeline.
+
+    Until its first chunk is handed over the decoder has nothing to do, so GPT generation uses
+    ``first_chunk`` threads for it (0: the decoder's as well as its own), which is what decides when
+    a listener first hears something."""
 
     gpt: int = 1
     decoder: int = 1
+    first_chunk: int = 0
+
+    @property
+    def before_first_chunk(self) -> int:
+        """Torch threads of GPT generation until its first chunk is handed to the decoder."""
+        return self.first_chunk or self.gpt + self.decoder
 
     @classmethod
     def for_cores(cls, cores: int) -> Threads:
@@ -157,9 +167,11 @@ def _pipelined(decoder: IncrementalDecoder, batches: Batches, threads: Threads) 
 
     def generate() -> None:
         try:
-            for item in batches:
+            for index, item in enumerate(batches):
                 if not _put(latents, item, stop):
                     return
+                if index == 0:  # the decoder has work from now on: the cores are shared
+                    torch.set_num_threads(threads.gpt)
             _put(latents, _END, stop)
         finally:
             batches.close()  # on this thread, where it ran
@@ -173,7 +185,7 @@ def _pipelined(decoder: IncrementalDecoder, batches: Batches, threads: Threads) 
         audio.put(_END)
 
     workers = [
-        _start("gpt", threads.gpt, generate, audio, stop),
+        _start("gpt", threads.before_first_chunk, generate, audio, stop),
         _start("decoder", threads.decoder, decode, audio, stop),
     ]
     try:
@@ -194,6 +206,7 @@ def _start(
     goes into ``errors`` for the consumer to raise."""
 
     def run() -> None:
+        torch.get_num_threads()  # torch's lazy per-thread set-up first, which would later undo ours
         torch.set_num_threads(threads)  # per thread: the OpenMP and MKL settings of this thread only
         try:
             with torch.inference_mode():
