@@ -26,6 +26,7 @@ import torch
 
 from voice_daemon.errors import RequestError
 from voice_daemon.synthesis.decoding import IncrementalDecoder
+from voice_daemon.synthesis.kvcache import in_place_cache
 
 if TYPE_CHECKING:
     from voice_daemon.synthesis.types import Latents, SamplingParams
@@ -120,6 +121,7 @@ def _generate(model: Any, prompt: torch.Tensor, params: SamplingParams) -> Itera
         output_attentions=False,
         output_hidden_states=True,
         return_dict_in_generate=True,
+        past_key_values=in_place_cache(),
     )
     for _, latent in generator:
         yield latent
