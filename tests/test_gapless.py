@@ -102,8 +102,29 @@ def test_a_slow_producer_starts_late_enough_and_never_stops_inside_a_sentence() 
     earliest = result["made"] - sum(pieces)  # a gapless start can be no earlier than this
     assert earliest <= result["start"] <= earliest + 0.4 + 0.25 / 0.5 + 2 * TICK
     # the text promises far less audio than comes: it starts too early, and then waits between sentences
+    # (the piece being made has run past its text's estimate: the rest is held back, not cut into)
     eager = simulate(Pacing(), pieces, rate=0.5, chars=[10, 10, 10])
-    assert eager["start"] < earliest and eager["waits"]
+    assert eager["start"] < earliest and eager["waits"] and not eager["inside"]
+
+
+def test_a_voice_six_times_slower_spoken_than_its_text_never_stops_inside_a_sentence() -> None:
+    """As the 605-token random model: each sentence runs on to six times what its text predicts."""
+    pieces = [6.0, 6.0]
+    result = simulate(Pacing(), pieces, rate=0.3, chars=[14, 14])  # the text: 1 s a sentence
+    assert not result["inside"] and not result["waits"]
+    earliest = result["made"] - sum(pieces)
+    assert earliest <= result["start"] <= earliest + 0.4 / 0.3 + 0.25 / 0.3 + 2 * TICK
+
+
+@pytest.mark.parametrize("rate", [0.5, 3.0])
+def test_a_voice_that_stops_a_little_past_its_text_is_not_held_back(rate: float) -> None:
+    """A real model stops near its text's spoken length: ten per cent over costs the start next to nothing."""
+    pieces = [2.0, 3.0, 2.5]
+    chars = [round(seconds / PER_CHAR / 1.1) for seconds in pieces]
+    result = simulate(Pacing(), pieces, rate=rate, chars=chars)
+    earliest = max(0.0, result["made"] - sum(pieces))
+    assert not result["inside"] and not result["waits"]
+    assert result["start"] <= earliest + 0.4 / rate + 0.25 / rate + 2 * TICK
 
 
 def test_work_between_sentences_makes_it_pause_between_sentences_only() -> None:

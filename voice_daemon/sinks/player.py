@@ -166,13 +166,20 @@ class Pacing:
         return rest * (1 / rate - 1) + _MARGIN_SECONDS <= announcement.buffered
 
     def remaining(self, announcement: Announcement) -> float:
-        """Estimated seconds of audio still to be made, from the text still to be spoken."""
+        """Estimated seconds of audio still to be made, from the text still to be spoken.
+
+        The piece being made is expected to be as long as its text says; once it has run past that,
+        to run on by as much again as it has overrun (a voice slower than its estimate goes on
+        being slow), and the later pieces at the seconds per character it has shown so far.
+        """
         plan = announcement.plan
         assert plan is not None
         per_char = self.seconds_per_char(plan, announcement)
-        current = plan.pieces[announcement.pieces_done : announcement.pieces_done + 1]
+        current = sum(plan.pieces[announcement.pieces_done : announcement.pieces_done + 1])
+        made = announcement.piece_made
+        expected = max(current * per_char, 2 * made - current * per_char)
         later = sum(plan.pieces[announcement.pieces_done + 1 :])
-        return max(0.0, sum(current) * per_char - announcement.piece_made) + later * per_char
+        return expected - made + later * max(per_char, expected / max(1, current))
 
     def seconds_per_char(self, plan: Plan, announcement: Announcement | None = None) -> float:
         """From the pieces made so far, else from recent announcements in this voice, else the language's."""
