@@ -16,8 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import write_config
+from tests.support.daemonproc import FAST, wait_until
 from tests.support.pulse import PulseServer
+from voice_daemon.app import Daemon
 from voice_daemon.bench.gaps import describe
+from voice_daemon.core.events import Event
+from voice_daemon.core.request import SpeechRequest
+from voice_daemon.settings import load_settings
 from voice_daemon.sinks.player import Announcement, Pacing, Plan, Player
 
 RATE = 24_000
@@ -179,3 +185,37 @@ def test_a_slow_producer_is_heard_without_a_gap_inside_a_sentence(
     else:  # each chunk as it comes: the listener hears the producer's stalls inside the sentences
         assert gaps["within_sentences_s"] > 0.5, gaps
         assert result.start_delay == pytest.approx(0.0, abs=0.1)
+
+
+def test_the_started_event_predicts_the_delay_from_the_spoken_pieces_the_player_paces(
+    home: Path, tiny_model: Path, pulse: PulseServer
+) -> None:
+    """Figures are read out ("21.5" is "twenty-one point five"): the prediction counts what is spoken,
+    in the voice the request resolves to, as the player's estimate does."""
+    config = write_config(home, tiny_model, FAST.replace('mode = "file"', 'mode = "play"\ndevice = "pulse"'))
+    daemon = Daemon(load_settings(config))
+    running = daemon.start()
+    try:
+        seen: list[Event] = []
+        running.seam.subscribe(lambda notice: seen.append(notice) if isinstance(notice, Event) else None)
+        clock = Clock()
+        taught = Announcement(Plan((14,), "en", "default"), clock)  # half real time, 1/7 s a character
+        clock.now = 4.0
+        taught.feed(np.zeros(2 * RATE, np.float32))
+        taught.finish()
+        running.player.pacing.learn(taught)
+        text = "It is 21.5 °C at 7:30."
+        script = running.worker.renderer.script(SpeechRequest(text=text, voice="default"))
+        assert script.voice.name == "default" and sum(map(len, script.pieces)) > 2 * len(text)
+        expected = running.player.pacing.planned_delay(
+            Plan(tuple(len(piece) for piece in script.pieces), "en", "default")
+        )
+        assert expected > running.player.pacing.planned_delay(Plan((len(text),), "en", "default")) + 1.0
+        running.seam.submit(SpeechRequest(text=text, id="figures", source="test", output="play"))
+        wait_until(lambda: any(e.id == "figures" and e.final for e in seen), 120, "it was spoken")
+        started = next(e for e in seen if e.id == "figures" and e.state == "started")
+        done = next(e for e in seen if e.id == "figures" and e.final)
+        assert started.data["start_delay_seconds"] == pytest.approx(expected, abs=1e-3), script
+        assert done.state == "done" and 0 < done.data["made_seconds"] <= done.data["synthesis_seconds"]
+    finally:
+        daemon.stop()

@@ -241,9 +241,9 @@ class Player:
         self._queue.put(announcement)
         return announcement
 
-    def planned_delay(self, characters: int, language: str, voice: str) -> float:
-        """The start delay recent announcements predict for a text of ``characters`` (0 without gapless)."""
-        return self.pacing.planned_delay(Plan((characters,), language, voice)) if self.gapless else 0.0
+    def planned_delay(self, plan: Plan) -> float:
+        """The start delay recent announcements predict for ``plan`` (0 without gapless)."""
+        return self.pacing.planned_delay(plan) if self.gapless else 0.0
 
     def stop_current(self) -> bool:
         """Stop whatever is playing now; True if something was."""
