@@ -89,6 +89,7 @@ def timeline(data: dict[str, Any], heard: float | None, created: float) -> dict[
         "take_s": take,
         "earliest_start_s": earliest,
         "first_sound_s": first,
+        "first_written_s": data.get("first_audio_seconds"),  # handed to the device (the worker's clock)
         "late_s": None if first is None else round(first - max(0.0, earliest), 3),
     }
 
