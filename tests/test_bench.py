@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from voice_daemon.bench import pipereport, report
+from voice_daemon.bench import gaps, pipereport, report
 
 
 def _results(ours_start: float, first_audio: float, cached: float, last_rss: float) -> dict:
@@ -192,6 +192,24 @@ def test_the_streaming_targets_are_told_apart() -> None:
     text = report.render(_streaming_results(7.0, 11.0, 3.5))
     assert "| tiny | 1 | 8 / 20 | 1.0 | 13 | 125.0 | 1.000000000 | yes |" in text
     assert "300 ms / 1.50 s" in text
+
+
+def _gapless_results(late_s: float, extra_s: float) -> dict:
+    take = {"between_sentences_s": 0.3, "within_sentences_s": 0.0, "gaps": [], "start_delay_s": 12.5}
+    timing = {"made_seconds": 20.0, "audio_seconds": 4.5, "start_delay_seconds": 12.5}
+    take |= gaps.timeline(timing, 1000.0 + 15.5 + late_s, 1000.0) | {"extra_silence_s": extra_s}
+    return {"gaps": {"full": {"synthesised": [take], "cached": [{"gaps": []}]}}}
+
+
+def test_the_gapless_targets_at_the_sink_are_told_apart() -> None:
+    """First sound against the earliest gapless start (synthesis end minus the take), extra silence."""
+    good = _verdicts(report.render(_gapless_results(1.2, 0.1)))
+    bad = _verdicts(report.render(_gapless_results(1.8, 0.3)))
+    late = next(key for key in good if key.startswith("first sound after the earliest gapless start"))
+    extra = "extra silence inside the announcement at the sink, against the take, full (s)"
+    assert good[late] == good[extra] == "**yes**" and bad[late] == bad[extra] == "no"
+    assert "start delays 12.50 s" in late
+    assert gaps.timeline({"made_seconds": 2.0, "audio_seconds": 4.5}, 1000.3, 1000.0)["late_s"] == 0.3
 
 
 def _pipeline_runs(*seconds: float, first: float | None = None) -> list[dict[str, float]]:

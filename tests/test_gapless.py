@@ -8,7 +8,6 @@ a sentence, where playing each chunk as it comes stutters.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -16,8 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import write_config
+from tests.support.daemonproc import FAST, wait_until
 from tests.support.pulse import PulseServer
+from voice_daemon.app import Daemon
 from voice_daemon.bench.gaps import describe
+from voice_daemon.core.events import Event
+from voice_daemon.core.request import SpeechRequest
+from voice_daemon.settings import load_settings
 from voice_daemon.sinks.player import Announcement, Pacing, Plan, Player
 
 RATE = 24_000
@@ -40,20 +45,24 @@ def simulate(
     stall_between: float = 0.0,
     chars: list[int] | None = None,
     chunk: float = 0.25,
+    first: float | None = None,
 ) -> dict:
     """Make ``pieces`` (seconds of audio each) at ``rate`` (audio seconds per second, with a stall
-    between pieces) and play them by the rule; when sound started and where playback waited."""
+    between pieces) in chunks of ``chunk`` seconds (each piece's first of ``first``, as the engine's
+    first chunk is smaller) and play them by the rule; when sound started and where playback waited."""
     clock = Clock()
     chars = chars or [round(seconds / PER_CHAR) for seconds in pieces]
     announcement = Announcement(Plan(tuple(chars)), clock)
     ready, made_at = [], 0.0  # (time it is made, piece, seconds, last of its piece)
     for index, seconds in enumerate(pieces):
         made_at += stall_between if index else 0.0
-        count = math.ceil(seconds / chunk - 1e-9)
-        for part in range(count):
-            length = min(chunk, seconds - part * chunk)
+        sizes = [first or chunk]
+        while sum(sizes) < seconds - 1e-9:
+            sizes.append(chunk)
+        sizes[-1] -= sum(sizes) - seconds
+        for part, length in enumerate(sizes):
             made_at += length / rate
-            ready.append((made_at, index, length, part == count - 1))
+            ready.append((made_at, index, length, part == len(sizes) - 1))
     bounds = np.cumsum(pieces)
     position, started, waits, inside = 0.0, None, [], []
     while position < bounds[-1] - 1e-9:
@@ -92,7 +101,7 @@ def simulate(
 
 def test_faster_than_real_time_starts_at_once() -> None:
     result = simulate(Pacing(), [2.0, 2.0, 2.0], rate=3.0)
-    assert result["start"] <= 0.25 / 3.0 + TICK and not result["waits"] and not result["inside"]
+    assert result["start"] <= 0.25 / 3.0 + 0.1 and not result["waits"] and not result["inside"]
 
 
 def test_a_slow_producer_starts_late_enough_and_never_stops_inside_a_sentence() -> None:
@@ -100,10 +109,46 @@ def test_a_slow_producer_starts_late_enough_and_never_stops_inside_a_sentence() 
     result = simulate(Pacing(), pieces, rate=0.5)
     assert not result["inside"] and not result["waits"]
     earliest = result["made"] - sum(pieces)  # a gapless start can be no earlier than this
-    assert earliest <= result["start"] <= earliest + 0.4 + 0.25 / 0.5 + 2 * TICK
+    assert earliest <= result["start"] <= earliest + 0.25 + 0.15 + 2 * TICK  # a chunk and the margin
     # the text promises far less audio than comes: it starts too early, and then waits between sentences
+    # (the piece being made has run past its text's estimate: the rest is held back, not cut into)
     eager = simulate(Pacing(), pieces, rate=0.5, chars=[10, 10, 10])
-    assert eager["start"] < earliest and eager["waits"]
+    assert eager["start"] < earliest and eager["waits"] and not eager["inside"]
+
+
+def test_a_voice_six_times_slower_spoken_than_its_text_never_stops_inside_a_sentence() -> None:
+    """As the 605-token random model: each sentence runs on to six times what its text predicts."""
+    pieces = [6.0, 6.0]
+    result = simulate(Pacing(), pieces, rate=0.3, chars=[14, 14])  # the text: 1 s a sentence
+    assert not result["inside"] and not result["waits"]
+    earliest = result["made"] - sum(pieces)
+    assert earliest <= result["start"] <= earliest + 0.4 / 0.3 + 0.25 / 0.3 + 2 * TICK
+
+
+def test_a_small_first_chunk_and_big_ones_after_it_are_waited_for_just_long_enough() -> None:
+    """The engine's chunks: 0.35 s first, then 0.85 s.  A little faster than real time, the first
+    chunk alone would play out before the second comes; slower (the full model on this CPU), the
+    last chunk must come before everything before it has played."""
+    quick = simulate(Pacing(), [3.0, 3.0], rate=1.1, chunk=0.85, first=0.35)
+    assert not quick["inside"] and not quick["waits"] and quick["start"] <= 1.0 / 1.1 + 0.15 + 3 * TICK
+    pieces = [2.22, 2.22]
+    slow = simulate(Pacing(), pieces, rate=0.3, chunk=0.85, first=0.35, chars=[33, 33])
+    earliest = slow["made"] - sum(pieces)
+    assert not slow["inside"] and not slow["waits"]
+    assert (
+        earliest <= slow["start"] <= earliest + 0.85 + 0.15 + 0.3
+    )  # a chunk, the margin, an estimate's error
+
+
+@pytest.mark.parametrize("rate", [0.5, 3.0])
+def test_a_voice_that_stops_a_little_past_its_text_is_not_held_back(rate: float) -> None:
+    """A real model stops near its text's spoken length: ten per cent over costs the start next to nothing."""
+    pieces = [2.0, 3.0, 2.5]
+    chars = [round(seconds / PER_CHAR / 1.1) for seconds in pieces]
+    result = simulate(Pacing(), pieces, rate=rate, chars=chars)
+    earliest = max(0.0, result["made"] - sum(pieces))
+    assert not result["inside"] and not result["waits"]
+    assert result["start"] <= earliest + 0.4 / rate + 0.25 / rate + 2 * TICK
 
 
 def test_work_between_sentences_makes_it_pause_between_sentences_only() -> None:
@@ -158,3 +203,37 @@ def test_a_slow_producer_is_heard_without_a_gap_inside_a_sentence(
     else:  # each chunk as it comes: the listener hears the producer's stalls inside the sentences
         assert gaps["within_sentences_s"] > 0.5, gaps
         assert result.start_delay == pytest.approx(0.0, abs=0.1)
+
+
+def test_the_started_event_predicts_the_delay_from_the_spoken_pieces_the_player_paces(
+    home: Path, tiny_model: Path, pulse: PulseServer
+) -> None:
+    """Figures are read out ("21.5" is "twenty-one point five"): the prediction counts what is spoken,
+    in the voice the request resolves to, as the player's estimate does."""
+    config = write_config(home, tiny_model, FAST.replace('mode = "file"', 'mode = "play"\ndevice = "pulse"'))
+    daemon = Daemon(load_settings(config))
+    running = daemon.start()
+    try:
+        seen: list[Event] = []
+        running.seam.subscribe(lambda notice: seen.append(notice) if isinstance(notice, Event) else None)
+        clock = Clock()
+        taught = Announcement(Plan((14,), "en", "default"), clock)  # half real time, 1/7 s a character
+        clock.now = 4.0
+        taught.feed(np.zeros(2 * RATE, np.float32))
+        taught.finish()
+        running.player.pacing.learn(taught)
+        text = "It is 21.5 °C at 7:30."
+        script = running.worker.renderer.script(SpeechRequest(text=text, voice="default"))
+        assert script.voice.name == "default" and sum(map(len, script.pieces)) > 2 * len(text)
+        expected = running.player.pacing.planned_delay(
+            Plan(tuple(len(piece) for piece in script.pieces), "en", "default")
+        )
+        assert expected > running.player.pacing.planned_delay(Plan((len(text),), "en", "default")) + 1.0
+        running.seam.submit(SpeechRequest(text=text, id="figures", source="test", output="play"))
+        wait_until(lambda: any(e.id == "figures" and e.final for e in seen), 120, "it was spoken")
+        started = next(e for e in seen if e.id == "figures" and e.state == "started")
+        done = next(e for e in seen if e.id == "figures" and e.final)
+        assert started.data["start_delay_seconds"] == pytest.approx(expected, abs=1e-3), script
+        assert done.state == "done" and 0 < done.data["made_seconds"] <= done.data["synthesis_seconds"]
+    finally:
+        daemon.stop()

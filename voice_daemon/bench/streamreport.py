@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from voice_daemon.bench.figures import Row, med, per_audio_second, verdict
+from voice_daemon.bench.gaps import TARGET_EXTRA_SILENCE_S, TARGET_LATE_S
 
 # full model, whole-prefix re-decoding (2026-11-26): ours / stock per audio second by threads, first audio
 BEFORE = {"default_threads": 1.47, "1_thread": 1.58, "first_audio_s": 3.86}
@@ -103,7 +104,37 @@ def _gaps(results: dict[str, Any]) -> list[Row]:
                 "–",
             )
         )
+        found += _gapless_targets(name, figures["synthesised"])
     return found
+
+
+def _gapless_targets(name: str, takes: list[dict[str, Any]]) -> list[Row]:
+    """Issue 18's targets at the sink, the worst take against each (older results lack the figures)."""
+    if not takes or any(take.get("late_s") is None for take in takes):
+        return []
+    extra = max(take["extra_silence_s"] for take in takes)
+    late = max(take["late_s"] for take in takes)
+    delays = ", ".join(f"{take['start_delay_s']:.2f}" for take in takes)
+    return [
+        (
+            "18",
+            f"extra silence inside the announcement at the sink, against the take, {name} (s)",
+            f"{extra:.2f} (worst of {len(takes)})",
+            "–",
+            "",
+            f"≤ {TARGET_EXTRA_SILENCE_S}",
+            verdict(extra <= TARGET_EXTRA_SILENCE_S),
+        ),
+        (
+            "18",
+            f"first sound after the earliest gapless start, {name} (s; start delays {delays} s)",
+            f"{late:.2f} (worst of {len(takes)})",
+            "–",
+            "",
+            f"≤ {TARGET_LATE_S}",
+            verdict(late <= TARGET_LATE_S),
+        ),
+    ]
 
 
 def tables(results: dict[str, Any]) -> list[str]:

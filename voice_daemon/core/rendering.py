@@ -23,7 +23,7 @@ from voice_daemon.synthesis.engine import Engine, Randomness
 from voice_daemon.synthesis.spoken import speakable
 from voice_daemon.synthesis.text import split_text
 from voice_daemon.synthesis.types import Latents, Rendering, SamplingParams
-from voice_daemon.voices.registry import VoiceRegistry
+from voice_daemon.voices.registry import Voice, VoiceRegistry
 
 
 def piece_end() -> np.ndarray:
@@ -40,6 +40,17 @@ class Render:
     language: str
     voice: str
     live: bool  # made while it plays (not a cache hit, not a guarded whole take)
+
+
+@dataclass(frozen=True)
+class Script:
+    """What a request says, as the model is fed it: the spoken form of its text in pieces, and who
+    says it in which language (the lengths a player paces by and a start delay is predicted from)."""
+
+    text: str
+    pieces: list[str]
+    language: str
+    voice: Voice
 
 
 class Renderer:
@@ -73,12 +84,10 @@ class Renderer:
         The quality guard takes whole takes before the first chunk comes out, so there ``between()``
         runs between two pieces instead: the worker's turn for other work.
         """
-        voice = self.registry.get(request.voice or "")
+        script = self.script(request)
+        voice, language, text, pieces = script.voice, script.language, script.text, script.pieces
         latents = self.registry.latents(voice)
         params = self._params(voice.sampling, request.speed)
-        language = request.language or "en"
-        text = speakable(request.text, language, self.normalize)
-        pieces = split_text(text, language)
 
         def take(seed: int | None) -> Iterator[np.ndarray]:
             chunks = self._take(
@@ -98,6 +107,13 @@ class Renderer:
             rendering = self.cache.stream(key, synthesise, lambda: not cancel.is_set())
         live = self.guard is None and rendering.facts.get("audio_cache") != "hit"
         return Render(rendering, pieces, language, voice.name, live)
+
+    def script(self, request: SpeechRequest) -> Script:
+        """The spoken form of ``request``'s text, in the pieces it is made in; UnknownVoice as render."""
+        voice = self.registry.get(request.voice or "")
+        language = request.language or "en"
+        text = speakable(request.text, language, self.normalize)
+        return Script(text, split_text(text, language), language, voice)
 
     def _params(self, tuned: dict[str, Any], speed: float | None) -> SamplingParams:
         params = self.sampling.model_copy(update=tuned)

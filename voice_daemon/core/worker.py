@@ -134,12 +134,19 @@ class Worker:
         self.announcing = request
         self._cancel.clear()
         data: dict[str, Any] = {"queue_seconds": round(time.time() - request.created, 3)}
-        if request.output in ("play", "both"):
-            data["start_delay_seconds"] = self.player.planned_delay(
-                len(request.text), request.language or "en", request.voice or ""
-            )
+        if request.output in ("play", "both") and (delay := self._planned_delay(request)) is not None:
+            data["start_delay_seconds"] = delay
         self._publish("started", request, data)
         self._announcement = claim, self._speak(request)
+
+    def _planned_delay(self, request: SpeechRequest) -> float | None:
+        """The start delay recent announcements predict for ``request``, from the same spoken pieces
+        the player will pace; None for a voice that cannot speak (its 'failed' event follows)."""
+        try:
+            script = self.renderer.script(request)
+        except VoiceDaemonError:
+            return None
+        return self.player.planned_delay(_plan(script.pieces, script.language, script.voice.name))
 
     def _announcement_turn(self) -> bool:
         """Make the next piece of the announcement in progress; False if there is none."""
@@ -176,7 +183,7 @@ class Worker:
         plays = request.output in ("play", "both")
         utterance = Utterance(
             player=self.player if plays else None,
-            plan=_plan(render),
+            plan=_plan(render.pieces, render.language, render.voice, render.live),
             volume=request.volume,
             save_to=target if request.output in ("file", "both") else None,
             fallback=target if self.config.fallback_to_file else None,
@@ -191,10 +198,12 @@ class Worker:
                     yield
         finally:
             utterance.close()
+        made = _since(started)
         delivery = utterance.result()
         return {
             **render.rendering.facts,
             **_delivery_data(delivery, started),
+            **({"made_seconds": made} if plays else {}),
             "synthesis_seconds": _since(started),
         }
 
@@ -312,8 +321,9 @@ class Worker:
         self.events.publish(Event.of(state, request, data))  # type: ignore[arg-type]
 
 
-def _plan(render: Render) -> Plan:
-    return Plan(tuple(len(piece) for piece in render.pieces), render.language, render.voice, render.live)
+def _plan(pieces: list[str], language: str, voice: str, live: bool = True) -> Plan:
+    """What the player paces by: the lengths of the spoken pieces (one rule for the plan and the delay)."""
+    return Plan(tuple(len(piece) for piece in pieces), language, voice, live)
 
 
 def _delivery_data(delivery: Delivery, started: float) -> dict[str, Any]:

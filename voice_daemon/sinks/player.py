@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 _END = None
 _PIECE = "piece"  # in the queue of chunks: a text piece (sentence) ends here
-_MARGIN_SECONDS = 0.4  # of audio: how early the rest must be ready, beyond what the rule needs
+_MARGIN_SECONDS = 0.15  # of audio: how early the rest must be ready, beyond what the rule needs
+_CHUNK_SECONDS = 1.0  # of audio in a chunk, assumed until an announcement has shown its own
 _MEASURED_SECONDS = 1.0  # of audio made before an announcement's own rate is trusted over recent ones
 _CHARS_PER_SECOND = {"zh-cn": 5.0, "ja": 7.0, "ko": 7.0}  # of speech; 14 for every other language
 _LEARNING = 0.5  # weight of the newest announcement in what recent ones say
@@ -89,6 +90,8 @@ class Announcement:
         self.played = 0.0  # seconds of audio handed to the device
         self.pieces_done = 0
         self.piece_made = 0.0  # seconds of audio fed of the piece being made
+        self.chunk = 0.0  # seconds of audio in the longest chunk fed: audio comes this many at a time
+        self.fed = 0  # chunks fed
         self.finished = False
 
     def feed(self, chunk: np.ndarray) -> None:
@@ -99,6 +102,8 @@ class Announcement:
         seconds = len(chunk) / SAMPLE_RATE
         self.made += seconds
         self.piece_made += seconds
+        self.chunk = max(self.chunk, seconds)
+        self.fed += 1
         self._changed.set()
 
     def end_piece(self) -> None:
@@ -153,26 +158,48 @@ class Pacing:
 
     def __init__(self) -> None:
         self.rate: float | None = None  # seconds of audio made per second, lately
+        self.chunk = _CHUNK_SECONDS  # seconds of audio in the longest chunk of the last announcement
         self._seconds_per_char: dict[str, float] = {}
 
     def may_play(self, announcement: Announcement) -> bool:
         """Whether playing on now leaves no gap before the end (at the rates known now)."""
         if announcement.finished or announcement.plan is None:
             return True
-        rate = self._rate(announcement)
-        if rate >= 1:
-            return True
+        return self.needed(announcement) <= announcement.buffered
+
+    def needed(self, announcement: Announcement) -> float:
+        """Seconds of audio that must be ready for the rest to come in time.
+
+        Audio comes a chunk at a time: the next chunk must come before what is ready has played,
+        and the last one (made last) before everything before it has.  The time since the last
+        chunk counts, up to a chunk's making, as the next one's progress.
+        """
+        rate = max(self._rate(announcement), 1e-3)
         rest = self.remaining(announcement)
-        return rest * (1 / rate - 1) + _MARGIN_SECONDS <= announcement.buffered
+        chunk = min(rest, self.chunk_size(announcement))
+        waited = min(announcement.clock() - announcement.last_fed, chunk / rate)
+        return max(chunk / rate, rest * (1 / rate - 1) + chunk) - waited + _MARGIN_SECONDS
+
+    def chunk_size(self, announcement: Announcement) -> float:
+        """Seconds of audio a chunk brings: the longest ``announcement`` has had once it has had two
+        (its first is smaller), else what the last announcement had."""
+        return announcement.chunk if announcement.fed >= 2 else max(announcement.chunk, self.chunk)
 
     def remaining(self, announcement: Announcement) -> float:
-        """Estimated seconds of audio still to be made, from the text still to be spoken."""
+        """Estimated seconds of audio still to be made, from the text still to be spoken.
+
+        The piece being made is expected to be as long as its text says; once it has run past that,
+        to run on by as much again as it has overrun (a voice slower than its estimate goes on
+        being slow), and the later pieces at the seconds per character it has shown so far.
+        """
         plan = announcement.plan
         assert plan is not None
         per_char = self.seconds_per_char(plan, announcement)
-        current = plan.pieces[announcement.pieces_done : announcement.pieces_done + 1]
+        current = sum(plan.pieces[announcement.pieces_done : announcement.pieces_done + 1])
+        made = announcement.piece_made
+        expected = max(current * per_char, 2 * made - current * per_char)
         later = sum(plan.pieces[announcement.pieces_done + 1 :])
-        return max(0.0, sum(current) * per_char - announcement.piece_made) + later * per_char
+        return expected - made + later * max(per_char, expected / max(1, current))
 
     def seconds_per_char(self, plan: Plan, announcement: Announcement | None = None) -> float:
         """From the pieces made so far, else from recent announcements in this voice, else the language's."""
@@ -186,7 +213,7 @@ class Pacing:
         if self.rate is None or self.rate >= 1:
             return 0.0
         total = sum(plan.pieces) * self.seconds_per_char(plan)
-        return round(total * (1 / self.rate - 1) + _MARGIN_SECONDS, 3)
+        return round(total * (1 / self.rate - 1) + self.chunk + _MARGIN_SECONDS, 3)
 
     def learn(self, announcement: Announcement) -> None:
         """Remember the rate and the seconds per character of a finished announcement made while it played."""
@@ -195,6 +222,7 @@ class Pacing:
             return
         rate = announcement.made / max(announcement.last_fed - announcement.created, 1e-3)
         self.rate = rate if self.rate is None else _LEARNING * rate + (1 - _LEARNING) * self.rate
+        self.chunk = announcement.chunk
         per_char = announcement.made / max(1, sum(plan.pieces))
         known = self._seconds_per_char.get(plan.key)
         self._seconds_per_char[plan.key] = (
@@ -202,7 +230,7 @@ class Pacing:
         )
 
     def _rate(self, announcement: Announcement) -> float:
-        measured = announcement.made / max(announcement.clock() - announcement.created, 1e-3)
+        measured = announcement.made / max(announcement.last_fed - announcement.created, 1e-3)
         if self.rate is None or announcement.made >= _MEASURED_SECONDS:
             return measured
         return self.rate
@@ -234,9 +262,9 @@ class Player:
         self._queue.put(announcement)
         return announcement
 
-    def planned_delay(self, characters: int, language: str, voice: str) -> float:
-        """The start delay recent announcements predict for a text of ``characters`` (0 without gapless)."""
-        return self.pacing.planned_delay(Plan((characters,), language, voice)) if self.gapless else 0.0
+    def planned_delay(self, plan: Plan) -> float:
+        """The start delay recent announcements predict for ``plan`` (0 without gapless)."""
+        return self.pacing.planned_delay(plan) if self.gapless else 0.0
 
     def stop_current(self) -> bool:
         """Stop whatever is playing now; True if something was."""
