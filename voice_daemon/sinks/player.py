@@ -35,7 +35,6 @@ _END = None
 _PIECE = "piece"  # in the queue of chunks: a text piece (sentence) ends here
 _MARGIN_SECONDS = 0.15  # of audio: how early the rest must be ready, beyond what the rule needs
 _CHUNK_SECONDS = 1.0  # of audio in a chunk, assumed until an announcement has shown its own
-_MEASURED_SECONDS = 1.0  # of audio made before an announcement's own rate is trusted over recent ones
 _CHARS_PER_SECOND = {"zh-cn": 5.0, "ja": 7.0, "ko": 7.0}  # of speech; 14 for every other language
 _LEARNING = 0.5  # weight of the newest announcement in what recent ones say
 
@@ -92,14 +91,25 @@ class Announcement:
         self.piece_made = 0.0  # seconds of audio fed of the piece being made
         self.chunk = 0.0  # seconds of audio in the longest chunk fed: audio comes this many at a time
         self.fed = 0  # chunks fed
+        self.first_chunk = 0.0  # seconds of audio in the first chunk of a piece (the engine's is smaller)
+        self.piece_began = self.created  # when the piece being made began (the last one ended)
+        self.piece_fed = 0  # chunks fed of the piece being made
+        self.steady = (0.0, 0.0)  # audio seconds, and seconds taken, of every chunk after its piece's first
+        self.startup = 0.0  # the longest wait yet from a piece's beginning to its first chunk
         self.finished = False
 
     def feed(self, chunk: np.ndarray) -> None:
         self._chunks.put(chunk)
-        self.last_fed = self.clock()
+        now, seconds = self.clock(), len(chunk) / SAMPLE_RATE
+        if self.piece_fed:
+            self.steady = (self.steady[0] + seconds, self.steady[1] + now - self.last_fed)
+        else:
+            self.first_chunk = max(self.first_chunk, seconds)
+            self.startup = max(self.startup, now - self.piece_began)
+        self.piece_fed += 1
+        self.last_fed = now
         if self.first_fed is None:
             self.first_fed = self.last_fed
-        seconds = len(chunk) / SAMPLE_RATE
         self.made += seconds
         self.piece_made += seconds
         self.chunk = max(self.chunk, seconds)
@@ -111,6 +121,7 @@ class Announcement:
         self._chunks.put(_PIECE)
         self.pieces_done += 1
         self.piece_made = 0.0
+        self.piece_began, self.piece_fed = self.clock(), 0
         self._changed.set()
 
     def finish(self) -> None:
@@ -159,6 +170,8 @@ class Pacing:
     def __init__(self) -> None:
         self.rate: float | None = None  # seconds of audio made per second, lately
         self.chunk = _CHUNK_SECONDS  # seconds of audio in the longest chunk of the last announcement
+        self.first_chunk = _CHUNK_SECONDS  # and in its pieces' first chunks
+        self.startup = 0.0  # and the longest wait of one of its pieces for its first chunk
         self._seconds_per_char: dict[str, float] = {}
 
     def may_play(self, announcement: Announcement) -> bool:
@@ -168,25 +181,32 @@ class Pacing:
         return self.needed(announcement) <= announcement.buffered
 
     def needed(self, announcement: Announcement) -> float:
-        """Seconds of audio that must be ready for the rest to come in time.
+        """Seconds of audio that must be ready now for every chunk still to come to come in time.
 
-        Audio comes a chunk at a time: the next chunk must come before what is ready has played,
-        and the last one (made last) before everything before it has.  The time since the last
-        chunk counts, up to a chunk's making, as the next one's progress.
+        The chunks still to come are laid out after the last one fed: the rest of the piece being
+        made and every later piece (:meth:`pieces_left`), a chunk at a time at the rate chunks come
+        within a piece, each later piece's first chunk after the longest wait a piece has had for
+        its first.  Each must come before the audio ahead of it has played.
         """
         rate = max(self._rate(announcement), 1e-3)
-        rest = self.remaining(announcement)
-        chunk = min(rest, self.chunk_size(announcement))
-        waited = min(announcement.clock() - announcement.last_fed, chunk / rate)
-        return max(chunk / rate, rest * (1 / rate - 1) + chunk) - waited + _MARGIN_SECONDS
+        chunk = self.chunk_size(announcement)
+        lead = _lead(
+            self.pieces_left(announcement),
+            rate,
+            chunk,
+            announcement.first_chunk or chunk,
+            announcement.startup,
+            begun=announcement.piece_fed > 0,
+        )
+        return lead - (announcement.clock() - announcement.last_fed) + _MARGIN_SECONDS
 
     def chunk_size(self, announcement: Announcement) -> float:
         """Seconds of audio a chunk brings: the longest ``announcement`` has had once it has had two
         (its first is smaller), else what the last announcement had."""
         return announcement.chunk if announcement.fed >= 2 else max(announcement.chunk, self.chunk)
 
-    def remaining(self, announcement: Announcement) -> float:
-        """Estimated seconds of audio still to be made, from the text still to be spoken.
+    def pieces_left(self, announcement: Announcement) -> list[float]:
+        """Estimated seconds of audio still to be made: the rest of the piece being made, then each later one.
 
         The piece being made is expected to be as long as its text says; once it has run past that,
         to run on by as much again as it has overrun (a voice slower than its estimate goes on
@@ -198,8 +218,8 @@ class Pacing:
         current = sum(plan.pieces[announcement.pieces_done : announcement.pieces_done + 1])
         made = announcement.piece_made
         expected = max(current * per_char, 2 * made - current * per_char)
-        later = sum(plan.pieces[announcement.pieces_done + 1 :])
-        return expected - made + later * max(per_char, expected / max(1, current))
+        scale = max(per_char, expected / max(1, current))
+        return [expected - made] + [chars * scale for chars in plan.pieces[announcement.pieces_done + 1 :]]
 
     def seconds_per_char(self, plan: Plan, announcement: Announcement | None = None) -> float:
         """From the pieces made so far, else from recent announcements in this voice, else the language's."""
@@ -209,20 +229,28 @@ class Pacing:
         return self._seconds_per_char.get(plan.key, 1 / _CHARS_PER_SECOND.get(plan.language, 14.0))
 
     def planned_delay(self, plan: Plan) -> float:
-        """The start delay recent announcements predict for ``plan``."""
-        if self.rate is None or self.rate >= 1:
+        """The start delay recent announcements predict for ``plan``, from its first audio on: the rule
+        of :meth:`needed` once the first chunk has come, with what the last announcement showed."""
+        if self.rate is None:
             return 0.0
-        total = sum(plan.pieces) * self.seconds_per_char(plan)
-        return round(total * (1 / self.rate - 1) + self.chunk + _MARGIN_SECONDS, 3)
+        pieces = [chars * self.seconds_per_char(plan) for chars in plan.pieces]
+        first = min(pieces[0], self.first_chunk)
+        pieces[0] -= first
+        lead = _lead(pieces, self.rate, self.chunk, self.first_chunk, self.startup, begun=True)
+        return round(max(0.0, lead + _MARGIN_SECONDS - first), 3)
 
     def learn(self, announcement: Announcement) -> None:
         """Remember the rate and the seconds per character of a finished announcement made while it played."""
         plan = announcement.plan
         if plan is None or not plan.live or announcement.made <= 0 or announcement.stopped:
             return
-        rate = announcement.made / max(announcement.last_fed - announcement.created, 1e-3)
+        rate = self._rate(announcement)
         self.rate = rate if self.rate is None else _LEARNING * rate + (1 - _LEARNING) * self.rate
-        self.chunk = announcement.chunk
+        self.chunk, self.first_chunk, self.startup = (
+            announcement.chunk,
+            announcement.first_chunk,
+            announcement.startup,
+        )
         per_char = announcement.made / max(1, sum(plan.pieces))
         known = self._seconds_per_char.get(plan.key)
         self._seconds_per_char[plan.key] = (
@@ -230,10 +258,30 @@ class Pacing:
         )
 
     def _rate(self, announcement: Announcement) -> float:
-        measured = announcement.made / max(announcement.last_fed - announcement.created, 1e-3)
-        if self.rate is None or announcement.made >= _MEASURED_SECONDS:
-            return measured
-        return self.rate
+        """Seconds of audio made per second within a piece, chunk to chunk (a piece's first chunk
+        waits for its prompt too: :attr:`Announcement.startup`); before two chunks of a piece have
+        come, what recent announcements showed, else the whole announcement's rate so far."""
+        audio, seconds = announcement.steady
+        if seconds > 0:
+            return audio / seconds
+        if self.rate is not None:
+            return self.rate
+        return announcement.made / max(announcement.last_fed - announcement.created, 1e-3)
+
+
+def _lead(pieces: list[float], rate: float, chunk: float, first: float, startup: float, begun: bool) -> float:
+    """How long after the last chunk fed the chunks of ``pieces`` (seconds of audio each) come, less
+    the audio ahead of each: the most.  Chunks of ``chunk`` seconds come at ``rate``; a piece not
+    ``begun`` starts with a chunk of ``first`` seconds ``startup`` seconds after the piece before."""
+    arrives = ahead = lead = 0.0
+    for index, left in enumerate(pieces):
+        fresh = index > 0 or not begun
+        while left > 1e-9:
+            part = min(first if fresh else chunk, left)
+            arrives += startup if fresh else part / rate
+            lead = max(lead, arrives - ahead)
+            ahead, left, fresh = ahead + part, left - part, False
+    return lead
 
 
 class Player:
