@@ -12,10 +12,20 @@ import pytest
 import torch
 
 from voice_daemon.audio import decode
+from voice_daemon.settings import ModelSettings
 from voice_daemon.synthesis import speculative
 from voice_daemon.synthesis.engine import Engine
-from voice_daemon.synthesis.speculative import Draft, Tally, acceptance, int8_draft, residual, sample, verify
-from voice_daemon.synthesis.streaming import _generate, _prompt
+from voice_daemon.synthesis.speculative import (
+    Draft,
+    Tally,
+    acceptance,
+    int8_draft,
+    model_draft,
+    residual,
+    sample,
+    verify,
+)
+from voice_daemon.synthesis.streaming import Threads, _generate, _prompt, piece_latents, stream_piece
 from voice_daemon.synthesis.types import Latents, SamplingParams
 
 TEXT = "The washing machine has finished."
@@ -230,3 +240,26 @@ def test_it_stops_after_the_stop_token(stopping: Engine, voice: Latents) -> None
             lengths.append(len(tokens))
     assert max(lengths) < model.gpt.max_gen_mel_tokens
     assert len(set(lengths)) > 1  # stopped at different places in a round of drafts
+
+
+def test_the_speculative_preset_loads_a_draft_and_the_pieces_are_made_by_it(
+    tiny_model: Path, engine: Engine, voice: Latents
+) -> None:
+    options = ModelSettings(preset="speculative").options()
+    assert options["speculative"] and not options["quantize_int8"]
+    chosen = Engine.load(tiny_model, "cpu", speculative=True)
+    draft = model_draft(chosen._model)
+    assert draft is not None and model_draft(engine._model) is None
+    assert chosen.identity == f"{engine.identity}-speculative"  # its audio is cached apart from exact's
+    with torch.inference_mode():
+        torch.manual_seed(4)
+        pieces = torch.cat(list(piece_latents(chosen._model, TEXT, "en", voice, PARAMS)))
+        torch.manual_seed(4)
+        direct = torch.cat(list(speculative.generate(chosen._model, prompt_of(chosen, voice), PARAMS, draft)))
+    assert torch.equal(pieces, direct)
+    audio = {}
+    for name, made in (("speculative", chosen), ("exact", engine)):
+        torch.manual_seed(4)
+        audio[name] = torch.cat(list(stream_piece(made._model, TEXT, "en", voice, PARAMS, Threads(1, 1))))
+    assert len(audio["speculative"]) > 0
+    assert not torch.equal(audio["speculative"], audio["exact"])  # the same seed: the draft drew the tokens
