@@ -243,6 +243,13 @@ def test_the_pipeline_rows_compare_each_side_at_its_faster_thread_setting() -> N
     logits = rows["fast preset's teacher-forced logits vs fp32, full: top-1 agreement / cosine"]
     assert logits[2] == "97.5% / 0.9997"
     assert "| fast | 2.00 | 0.80 | 50 | 5.0 |" in pipereport.tables(results)
+    assert not any("speculative" in name for name in rows)  # a stored run from before the preset
+    runs["speculative"] = _pipeline_runs(4.5, first=0.85)
+    rows = {row[1]: row for row in pipereport.rows(results)}
+    label = (
+        "synthesis per audio second, speculative preset (fp32 distribution, int8 draft), pipelined, full (s)"
+    )
+    assert rows[label][4:] == ("0.45x", "report", "–")
 
 
 def test_the_turns_table_reports_medians_and_what_never_came() -> None:

@@ -64,6 +64,14 @@ def test_the_daemon_runs_the_int8_decoder_when_asked(start_daemon: StartDaemon, 
     assert "(1 threads, int8 GPT)" in daemon.log()
 
 
+def test_the_daemon_speaks_with_the_speculative_preset(start_daemon: StartDaemon, home: Path) -> None:
+    daemon = start_daemon(env={"VOICE_DAEMON_MODEL__PRESET": "speculative"})
+    drop(home, "s.json", json.dumps({"id": "spec", "text": "The kettle has boiled.", "output": "file"}))
+    assert wait_filed(home, "s.json") == "done"
+    assert outcome(home, "spec")["data"]["audio_seconds"] > 0
+    assert "(1 threads, fp32 GPT with an int8 draft)" in daemon.log()
+
+
 def test_the_api_and_one_shot_commands_load_the_engine_as_the_daemon_does(
     home: Path, tiny_model: Path, reference: Path
 ) -> None:

@@ -39,7 +39,7 @@ class ModelSettings(Section):
     threads: int = Field(0, ge=0)
     accept_license: bool = False
     warmup: bool = True
-    preset: Literal["exact", "fast"] = "exact"
+    preset: Literal["exact", "fast", "speculative"] = "exact"
     quantize_int8: bool = False
 
     @property
@@ -49,7 +49,8 @@ class ModelSettings(Section):
 
     def options(self) -> dict[str, Any]:
         """How to load the model, as ``synthesis.loader.load_engine`` takes it (all but the path)."""
-        return {**self.model_dump(exclude={"path", "preset", "quantize_int8"}), "quantize_int8": self.int8}
+        options = self.model_dump(exclude={"path", "preset", "quantize_int8"})
+        return {**options, "quantize_int8": self.int8, "speculative": self.preset == "speculative"}
 
 
 class PathSettings(Section):

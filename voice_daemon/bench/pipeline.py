@@ -3,11 +3,12 @@
 One process, one text piece, every variant once per repeat in turn (so all see the same machine
 load): stock ``Xtts.inference`` (torch's default threads, and one thread); our streaming with GPT
 generation and decoding in turn on one thread (the path before the pipeline; torch's default
-threads, and one thread); the same pipelined (fp32, the default); and the fast preset (int8 GPT,
-pipelined).  Each run records seconds per audio second, the first chunk, and
-the growth of resident memory while it ran (sampled every 10 ms).  Random weights never stop, so
-every run generates ``tokens`` audio tokens.  The fast preset's teacher-forced logits are compared
-with fp32's on the same inputs (:func:`voice_daemon.bench.synthesis.logits_agreement`).
+threads, and one thread); the same pipelined (fp32, the default); the fast preset (int8 GPT,
+pipelined); and the speculative preset (fp32 distribution, int8 draft, pipelined).  Each run
+records seconds per audio second, the first chunk, and the growth of resident memory while it ran
+(sampled every 10 ms).  Random weights never stop, so every run generates ``tokens`` audio tokens.
+The fast preset's teacher-forced logits are compared with fp32's on the same inputs
+(:func:`voice_daemon.bench.synthesis.logits_agreement`).
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ SENTENCE = "The washing machine has finished."
 
 
 def pipeline_speed(model: Path, voice: Path, home: Path, repeats: int, tokens: int = 48) -> dict[str, Any]:
-    """Stock, ours in turn, ours pipelined and the fast preset, interleaved, ``tokens`` per run."""
+    """Stock, ours in turn, ours pipelined and the two presets, interleaved, ``tokens`` per run."""
     import torch
 
     exact = load_engine(model, home, **ModelSettings(device="cpu").options())
     fast = load_engine(model, home, **ModelSettings(device="cpu", preset="fast").options())
+    speculative = load_engine(model, home, **ModelSettings(device="cpu", preset="speculative").options())
     latents = exact.conditioning([decode(voice)])
     pipelined = exact._model.voice_daemon_threads
     variants: dict[str, Callable[[], dict[str, float]]] = {
@@ -48,9 +50,10 @@ def pipeline_speed(model: Path, voice: Path, home: Path, repeats: int, tokens: i
         ),
         "pipelined": lambda: our_stream(exact, SENTENCE, latents),
         "fast": lambda: our_stream(fast, SENTENCE, latents),
+        "speculative": lambda: our_stream(speculative, SENTENCE, latents),
     }
     runs: dict[str, list[dict[str, float]]] = {}
-    for engine in (exact, fast):
+    for engine in (exact, fast, speculative):
         engine._model.gpt.max_gen_mel_tokens = tokens
     for repeat in range(repeats):
         for name, measure in variants.items():

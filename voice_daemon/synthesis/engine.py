@@ -49,11 +49,19 @@ def check_model_dir(model_dir: Path) -> None:
 class Engine:
     """A loaded XTTS v2 model.  Use :meth:`load`."""
 
-    def __init__(self, model: Any, model_dir: Path, fingerprint: str, quantized: bool = False) -> None:
+    def __init__(
+        self,
+        model: Any,
+        model_dir: Path,
+        fingerprint: str,
+        quantized: bool = False,
+        speculative: bool = False,
+    ) -> None:
         self._model = model
         self.model_dir = model_dir
         self.fingerprint = fingerprint
         self.quantized = quantized
+        self.speculative = speculative
         self.device = str(model.device)
         config = model.config
         self._cond = {
@@ -64,11 +72,18 @@ class Engine:
 
     @classmethod
     def load(
-        cls, model_dir: Path, device: str = "auto", threads: int = 0, quantize_int8: bool = False
+        cls,
+        model_dir: Path,
+        device: str = "auto",
+        threads: int = 0,
+        quantize_int8: bool = False,
+        speculative: bool = False,
     ) -> Engine:
         """Load ``model_dir`` once: no random initialisation, weights memory-mapped, inference mode.
 
-        ``quantize_int8`` quantises the GPT decoder (CPU only; ignored with a warning on CUDA).
+        ``quantize_int8`` quantises the GPT decoder; ``speculative`` keeps it fp32 and adds an int8
+        draft for speculative sampling (``synthesis.speculative``).  Both are for CPU inference only
+        (ignored with a warning on CUDA); int8 wins over speculative.
         """
         check_model_dir(model_dir)
         started = time.perf_counter()
@@ -84,11 +99,14 @@ class Engine:
                 log.warning(
                     "the int8 GPT (model.preset 'fast') is for CPU inference only; ignored on %s", target
                 )
+            if speculative and target != "cpu":
+                log.warning("speculative sampling (model.preset 'speculative') is for CPU inference only")
             quantize = quantize_int8 and target == "cpu"
-            model = _build_model(model_dir, quantize).to(target)
+            draft = speculative and target == "cpu" and not quantize
+            model = _build_model(model_dir, quantize, draft).to(target)
             pin_threads(model, Threads.for_cores(torch.get_num_threads()))
-            engine = cls(model, model_dir, _fingerprint(model_dir), quantize)
-        variant = ", int8 GPT" if quantize else ""
+            engine = cls(model, model_dir, _fingerprint(model_dir), quantize, draft)
+        variant = ", int8 GPT" if quantize else ", fp32 GPT with an int8 draft" if draft else ""
         log.info(
             "loaded XTTS v2 from %s on %s (%d threads%s) in %.2f s; pieces: %s",
             model_dir,
@@ -102,8 +120,11 @@ class Engine:
 
     @property
     def identity(self) -> str:
-        """The model and its variant (int8 or not): what, besides the inputs, decides the audio."""
-        return f"{self.fingerprint}-int8" if self.quantized else self.fingerprint
+        """The model and its variant (int8, speculative or neither): what, besides the inputs, decides
+        the audio."""
+        if self.quantized:
+            return f"{self.fingerprint}-int8"
+        return f"{self.fingerprint}-speculative" if self.speculative else self.fingerprint
 
     @property
     def conditioning_settings(self) -> dict[str, int]:
@@ -265,7 +286,7 @@ def _pick_device(device: str) -> str:
     return device
 
 
-def _build_model(model_dir: Path, quantize_int8: bool = False) -> Any:
+def _build_model(model_dir: Path, quantize_int8: bool = False, draft: bool = False) -> Any:
     """Construct Xtts without random initialisation, then assign memory-mapped checkpoint tensors."""
     from transformers.modeling_utils import no_init_weights
     from TTS.tts.configs.xtts_config import XttsConfig
@@ -290,6 +311,10 @@ def _build_model(model_dir: Path, quantize_int8: bool = False) -> Any:
         quantize_gpt(model.gpt)
     model.gpt.init_gpt_for_inference(kv_cache=model.args.kv_cache, use_deepspeed=False)
     model.gpt.eval()
+    if draft:
+        from voice_daemon.synthesis.speculative import attach_draft, int8_draft
+
+        attach_draft(model, int8_draft(model.gpt))
     return model
 
 

@@ -18,18 +18,19 @@ def load_engine(
     device: str = "auto",
     threads: int = 0,
     quantize_int8: bool = False,
+    speculative: bool = False,
     accept_license: bool = False,
     warmup: bool = True,
 ) -> Engine:
     """Make sure the model is in ``path`` (downloading only with the license accepted), keep Hugging
-    Face offline, load it (device, threads, int8) and warm it up unless told not to.
+    Face offline, load it (device, threads, int8 or speculative) and warm it up unless told not to.
 
     Plain values, so that synthesis knows nothing of the settings (``ModelSettings.options()``
     gives them, by these names).
     """
     ensure_model(path, cache_dir, accept_license)
     go_offline()
-    engine = Engine.load(path, device, threads, quantize_int8)
+    engine = Engine.load(path, device, threads, quantize_int8, speculative)
     if warmup:
         log.info("warm-up took %.2f s", engine.warm_up())
     return engine

@@ -8,8 +8,10 @@ turned into equivalent ``nn.Linear`` layers first, since only those have int8 ke
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -17,19 +19,35 @@ log = logging.getLogger(__name__)
 
 def quantize_gpt(gpt: Any) -> None:
     """Quantise ``gpt.gpt`` and ``gpt.mel_head`` of an XTTS GPT in place (before inference set-up)."""
-    import torch
-    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+    from torch.ao.quantization import default_dynamic_qconfig
 
     converted = _conv1d_to_linear(gpt.gpt)
+    _quantize(gpt, {"gpt": default_dynamic_qconfig, "mel_head": default_dynamic_qconfig})
+    log.info("GPT decoder quantised to int8 (%d Conv1D layers converted to Linear first)", converted)
+
+
+def int8_copy(module: Any, shared: Iterable[Any] = ()) -> Any:
+    """A copy of ``module`` whose linear layers (GPT-2's ``Conv1D`` included) are int8; the modules in
+    ``shared`` are not copied but shared, so they must hold no linear layer."""
+    import torch
+    from torch.ao.quantization import default_dynamic_qconfig
+
+    copied = copy.deepcopy(module, {id(part): part for part in shared})
+    _conv1d_to_linear(copied)
+    _quantize(copied, {torch.nn.Linear: default_dynamic_qconfig})
+    return copied
+
+
+def _quantize(root: Any, spec: dict[Any, Any]) -> None:
+    """Dynamic int8 quantisation of what ``spec`` names below ``root``, in place."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
         quantize_dynamic(  # type: ignore[no-untyped-call]  # torch leaves quantize_dynamic unannotated
-            gpt,
-            {"gpt": default_dynamic_qconfig, "mel_head": default_dynamic_qconfig},
-            dtype=torch.qint8,
-            inplace=True,
+            root, spec, dtype=torch.qint8, inplace=True
         )
-    log.info("GPT decoder quantised to int8 (%d Conv1D layers converted to Linear first)", converted)
 
 
 def _conv1d_to_linear(module: Any) -> int:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from voice_daemon.errors import RequestError
+from voice_daemon.synthesis import speculative
 from voice_daemon.synthesis.decoding import IncrementalDecoder
 from voice_daemon.synthesis.kvcache import in_place_cache
 
@@ -97,7 +98,7 @@ def piece_latents(
     model: Any, text: str, language: str, latents: Latents, params: SamplingParams
 ) -> Iterator[Any]:
     """The GPT latents of ``text``, one per generated audio token (XTTS's streaming generator)."""
-    yield from _generate(model, _prompt(model, text, language, latents), params)
+    yield from _latents(model, _prompt(model, text, language, latents), params)
 
 
 def _prompt(model: Any, text: str, language: str, latents: Latents) -> torch.Tensor:
@@ -127,12 +128,19 @@ def _generate(model: Any, prompt: torch.Tensor, params: SamplingParams) -> Itera
         yield latent
 
 
+def _latents(model: Any, prompt: torch.Tensor, params: SamplingParams) -> Iterator[Any]:
+    """One latent per audio token: by speculative sampling where the model has a draft
+    (``model.preset = "speculative"``), else from XTTS's own generator."""
+    draft = speculative.model_draft(model)
+    return speculative.generate(model, prompt, params, draft) if draft else _generate(model, prompt, params)
+
+
 def _batches(model: Any, prompt: torch.Tensor, params: SamplingParams) -> Batches:
     """The piece's latents in decoder chunks (``first_chunk_size``, then ``stream_chunk_size``), each
     with whether it is the last; the last may be empty."""
     pending: list[torch.Tensor] = []
     size = params.first_chunk_size
-    for latent in _generate(model, prompt, params):
+    for latent in _latents(model, prompt, params):
         pending.append(latent.reshape(-1, latent.shape[-1]))
         if len(pending) >= size:
             yield torch.cat(pending), False
