@@ -8,6 +8,7 @@ a sentence, where playing each chunk as it comes stutters.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from voice_daemon.bench.gaps import describe
 from voice_daemon.core.events import Event
 from voice_daemon.core.request import SpeechRequest
 from voice_daemon.settings import load_settings
-from voice_daemon.sinks.player import Announcement, Pacing, Plan, Player
+from voice_daemon.sinks.player import _SLOWER, Announcement, Pacing, Plan, Player
 
 RATE = 24_000
 PER_CHAR = 1 / 14  # seconds of speech per character the rule assumes before it has learnt any
@@ -50,9 +51,6 @@ def simulate(
     """Make ``pieces`` (seconds of audio each) at ``rate`` (audio seconds per second, with a stall
     between pieces) in chunks of ``chunk`` seconds (each piece's first of ``first``, as the engine's
     first chunk is smaller) and play them by the rule; when sound started and where playback waited."""
-    clock = Clock()
-    chars = chars or [round(seconds / PER_CHAR) for seconds in pieces]
-    announcement = Announcement(Plan(tuple(chars)), clock)
     ready, made_at = [], 0.0  # (time it is made, piece, seconds, last of its piece)
     for index, seconds in enumerate(pieces):
         made_at += stall_between if index else 0.0
@@ -63,6 +61,16 @@ def simulate(
         for part, length in enumerate(sizes):
             made_at += length / rate
             ready.append((made_at, index, length, part == len(sizes) - 1))
+    return play(pacing, ready, chars or [round(seconds / PER_CHAR) for seconds in pieces])
+
+
+def play(pacing: Pacing, ready: list[tuple[float, int, float, bool]], chars: list[int]) -> dict:
+    """Feed chunks as they are made (time made, piece, seconds of audio, last of its piece) and
+    play them by the rule on a simulated clock; when sound started and where playback waited."""
+    clock, ready = Clock(), list(ready)
+    announcement = Announcement(Plan(tuple(chars)), clock)
+    pieces = [sum(length for _, piece, length, _ in ready if piece == index) for index in range(len(chars))]
+    made_at = ready[-1][0]
     ahead = np.cumsum([0.0] + [length for _, _, length, _ in ready[:-1]])
     earliest = max(at - before for (at, *_), before in zip(ready, ahead, strict=True))  # chunk by chunk
     bounds = np.cumsum(pieces)
@@ -98,7 +106,6 @@ def simulate(
         "earliest": earliest,
         "waits": waits,
         "inside": inside,
-        "first": pieces[0] and chunk / rate,
     }
 
 
@@ -112,7 +119,8 @@ def test_a_slow_producer_starts_late_enough_and_never_stops_inside_a_sentence() 
     result = simulate(Pacing(), pieces, rate=0.5)
     assert not result["inside"] and not result["waits"]
     earliest = result["made"] - sum(pieces)  # a gapless start can be no earlier than this
-    assert earliest <= result["start"] <= earliest + 0.25 + 0.15 + 2 * TICK  # a chunk and the margin
+    # a chunk, the margin, and the allowance for synthesis turning out slower over what is left to make
+    assert earliest <= result["start"] <= earliest + 0.25 + 0.15 + _SLOWER * sum(pieces) + 2 * TICK
     # the text promises far less audio than comes: it starts too early, and then waits between sentences
     # (the piece being made has run past its text's estimate: the rest is held back, not cut into)
     eager = simulate(Pacing(), pieces, rate=0.5, chars=[10, 10, 10])
@@ -133,7 +141,9 @@ def test_a_small_first_chunk_and_big_ones_after_it_are_waited_for_just_long_enou
     chunk alone would play out before the second comes; slower (the full model on this CPU), the
     last chunk must come before everything before it has played."""
     quick = simulate(Pacing(), [3.0, 3.0], rate=1.1, chunk=0.85, first=0.35)
-    assert not quick["inside"] and not quick["waits"] and quick["start"] <= 1.0 / 1.1 + 0.15 + 3 * TICK
+    assert (
+        not quick["inside"] and not quick["waits"] and quick["start"] <= (1 + _SLOWER) / 1.1 + 0.15 + 3 * TICK
+    )
     pieces = [2.22, 2.22]
     slow = simulate(Pacing(), pieces, rate=0.3, chunk=0.85, first=0.35, chars=[33, 33])
     earliest = slow["made"] - sum(pieces)
@@ -151,7 +161,22 @@ def test_a_slow_model_with_a_start_up_per_sentence_starts_as_early_as_its_chunks
     pieces = [2.27, 2.27, 2.27]
     result = simulate(Pacing(), pieces, rate=0.36, stall_between=1.2, chunk=0.93, first=0.37, chars=[32] * 3)
     assert not result["inside"] and not result["waits"]
-    assert result["earliest"] <= result["start"] <= result["earliest"] + 0.15 + 3 * TICK
+    slower = _SLOWER * (result["made"] - result["earliest"])  # the allowance over what is left to make
+    assert result["earliest"] <= result["start"] <= result["earliest"] + 0.15 + slower + 3 * TICK
+
+
+def test_chunk_times_of_the_full_model_play_without_a_pause_and_start_close_to_the_earliest() -> None:
+    """Chunk times recorded from the full-size model on this 2-core machine (tests/data): the second
+    chunk of a sentence comes slower than the later ones (it waits for the first's decoding too), and
+    each sentence's first waits about 2 s for its prompt.  Extra silence stays within the issue's
+    0.25 s and the first sound within 1 s of the earliest start every chunk allows (the rule waited
+    2.0 to 2.6 s longer when it priced the rest at the whole announcement's rate)."""
+    takes = json.loads((Path(__file__).parent / "data" / "full_model_chunk_times.json").read_text())["takes"]
+    pacing = Pacing()
+    for take in takes:
+        result = play(pacing, [tuple(chunk) for chunk in take], [33, 35])
+        assert len(result["waits"]) * TICK <= 0.25 and not result["inside"]
+        assert result["earliest"] <= result["start"] <= result["earliest"] + 1.0
 
 
 @pytest.mark.parametrize("rate", [0.5, 3.0])
@@ -174,7 +199,7 @@ def test_recent_announcements_predict_the_rate_and_the_length() -> None:
     pacing = Pacing()
     assert pacing.planned_delay(Plan((140,))) == 0.0  # nothing learnt yet
     simulate(pacing, [3.0, 3.0], rate=0.5, chars=[30, 30])  # 0.1 s per character in this voice
-    assert pacing.rate == pytest.approx(0.5, rel=0.1)
+    assert pacing.rates == pytest.approx((0.5, 0.5), rel=0.1)
     assert pacing.seconds_per_char(Plan((60,))) == pytest.approx(0.1, rel=0.05)
     assert pacing.planned_delay(Plan((60,))) == pytest.approx(6.0 * (1 / 0.5 - 1) + 0.4, rel=0.15)
     assert pacing.seconds_per_char(Plan((60,), voice="other")) == pytest.approx(PER_CHAR)

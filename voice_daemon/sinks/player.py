@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _END = None
 _PIECE = "piece"  # in the queue of chunks: a text piece (sentence) ends here
 _MARGIN_SECONDS = 0.15  # of audio: how early the rest must be ready, beyond what the rule needs
+_SLOWER = 0.1  # synthesis may turn out this much slower than measured (a busy box, a longer prompt)
 _CHUNK_SECONDS = 1.0  # of audio in a chunk, assumed until an announcement has shown its own
 _CHARS_PER_SECOND = {"zh-cn": 5.0, "ja": 7.0, "ko": 7.0}  # of speech; 14 for every other language
 _LEARNING = 0.5  # weight of the newest announcement in what recent ones say
@@ -94,14 +95,17 @@ class Announcement:
         self.first_chunk = 0.0  # seconds of audio in the first chunk of a piece (the engine's is smaller)
         self.piece_began = self.created  # when the piece being made began (the last one ended)
         self.piece_fed = 0  # chunks fed of the piece being made
-        self.steady = (0.0, 0.0)  # audio seconds, and seconds taken, of every chunk after its piece's first
+        self.second = (0.0, 0.0)  # audio seconds, and seconds taken, of each piece's second chunk
+        self.steady = (0.0, 0.0)  # the same of every later chunk
         self.startup = 0.0  # the longest wait yet from a piece's beginning to its first chunk
         self.finished = False
 
     def feed(self, chunk: np.ndarray) -> None:
         self._chunks.put(chunk)
         now, seconds = self.clock(), len(chunk) / SAMPLE_RATE
-        if self.piece_fed:
+        if self.piece_fed == 1:  # waits for the first chunk's decoding too
+            self.second = (self.second[0] + seconds, self.second[1] + now - self.last_fed)
+        elif self.piece_fed:
             self.steady = (self.steady[0] + seconds, self.steady[1] + now - self.last_fed)
         else:
             self.first_chunk = max(self.first_chunk, seconds)
@@ -168,7 +172,7 @@ class Pacing:
     announcements taught about that rate and about how long a character of text sounds."""
 
     def __init__(self) -> None:
-        self.rate: float | None = None  # seconds of audio made per second, lately
+        self.rates: tuple[float, float] | None = None  # of the second chunks and the later ones, lately
         self.chunk = _CHUNK_SECONDS  # seconds of audio in the longest chunk of the last announcement
         self.first_chunk = _CHUNK_SECONDS  # and in its pieces' first chunks
         self.startup = 0.0  # and the longest wait of one of its pieces for its first chunk
@@ -188,15 +192,14 @@ class Pacing:
         within a piece, each later piece's first chunk after the longest wait a piece has had for
         its first.  Each must come before the audio ahead of it has played.
         """
-        rate = max(self._rate(announcement), 1e-3)
         chunk = self.chunk_size(announcement)
         lead = _lead(
             self.pieces_left(announcement),
-            rate,
+            self._rates(announcement),
             chunk,
             announcement.first_chunk or chunk,
             announcement.startup,
-            begun=announcement.piece_fed > 0,
+            fed=announcement.piece_fed,
         )
         return lead - (announcement.clock() - announcement.last_fed) + _MARGIN_SECONDS
 
@@ -231,12 +234,12 @@ class Pacing:
     def planned_delay(self, plan: Plan) -> float:
         """The start delay recent announcements predict for ``plan``, from its first audio on: the rule
         of :meth:`needed` once the first chunk has come, with what the last announcement showed."""
-        if self.rate is None:
+        if self.rates is None:
             return 0.0
         pieces = [chars * self.seconds_per_char(plan) for chars in plan.pieces]
         first = min(pieces[0], self.first_chunk)
         pieces[0] -= first
-        lead = _lead(pieces, self.rate, self.chunk, self.first_chunk, self.startup, begun=True)
+        lead = _lead(pieces, self.rates, self.chunk, self.first_chunk, self.startup, fed=1)
         return round(max(0.0, lead + _MARGIN_SECONDS - first), 3)
 
     def learn(self, announcement: Announcement) -> None:
@@ -244,8 +247,8 @@ class Pacing:
         plan = announcement.plan
         if plan is None or not plan.live or announcement.made <= 0 or announcement.stopped:
             return
-        rate = self._rate(announcement)
-        self.rate = rate if self.rate is None else _LEARNING * rate + (1 - _LEARNING) * self.rate
+        rates = self._rates(announcement)
+        self.rates = rates if self.rates is None else _learnt(rates, self.rates)
         self.chunk, self.first_chunk, self.startup = (
             announcement.chunk,
             announcement.first_chunk,
@@ -257,30 +260,42 @@ class Pacing:
             per_char if known is None else _LEARNING * per_char + (1 - _LEARNING) * known
         )
 
-    def _rate(self, announcement: Announcement) -> float:
-        """Seconds of audio made per second within a piece, chunk to chunk (a piece's first chunk
-        waits for its prompt too: :attr:`Announcement.startup`); before two chunks of a piece have
-        come, what recent announcements showed, else the whole announcement's rate so far."""
-        audio, seconds = announcement.steady
-        if seconds > 0:
-            return audio / seconds
-        if self.rate is not None:
-            return self.rate
-        return announcement.made / max(announcement.last_fed - announcement.created, 1e-3)
+    def _rates(self, announcement: Announcement) -> tuple[float, float]:
+        """Seconds of audio made per second by a piece's second chunk (it waits for the first's
+        decoding too) and by its later ones, chunk to chunk (a piece's first waits for its prompt:
+        :attr:`Announcement.startup`).  Before such chunks have come, what recent announcements
+        showed, else the whole announcement's rate so far."""
+        known = (
+            self.rates or (announcement.made / max(announcement.last_fed - announcement.created, 1e-3),) * 2
+        )
+        second = _per_second(announcement.second, known[0])
+        return second, _per_second(announcement.steady, second if announcement.second[1] else known[1])
 
 
-def _lead(pieces: list[float], rate: float, chunk: float, first: float, startup: float, begun: bool) -> float:
+def _per_second(made: tuple[float, float], otherwise: float) -> float:
+    return max(made[0] / made[1] if made[1] > 0 else otherwise, 1e-3)
+
+
+def _learnt(new: tuple[float, float], known: tuple[float, float]) -> tuple[float, float]:
+    second, later = (_LEARNING * a + (1 - _LEARNING) * b for a, b in zip(new, known, strict=True))
+    return second, later
+
+
+def _lead(
+    pieces: list[float], rates: tuple[float, float], chunk: float, first: float, startup: float, fed: int
+) -> float:
     """How long after the last chunk fed the chunks of ``pieces`` (seconds of audio each) come, less
-    the audio ahead of each: the most.  Chunks of ``chunk`` seconds come at ``rate``; a piece not
-    ``begun`` starts with a chunk of ``first`` seconds ``startup`` seconds after the piece before."""
+    the audio ahead of each: the most.  The piece being made has had ``fed`` chunks; a piece starts
+    with a chunk of ``first`` seconds, ``startup`` seconds after the piece before, then chunks of
+    ``chunk`` seconds come at ``rates`` (its second, the later ones), each a little slower (``_SLOWER``)."""
     arrives = ahead = lead = 0.0
     for index, left in enumerate(pieces):
-        fresh = index > 0 or not begun
+        number = 0 if index else fed
         while left > 1e-9:
-            part = min(first if fresh else chunk, left)
-            arrives += startup if fresh else part / rate
+            part = min(chunk if number else first, left)
+            arrives += (part / rates[min(number, 2) - 1] if number else startup) * (1 + _SLOWER)
             lead = max(lead, arrives - ahead)
-            ahead, left, fresh = ahead + part, left - part, False
+            ahead, left, number = ahead + part, left - part, number + 1
     return lead
 
 
