@@ -35,6 +35,20 @@ def test_the_cache_returns_what_concatenation_returns_across_growth() -> None:
     assert cache.get_seq_length(1) == keys.shape[-2]
 
 
+def test_a_cropped_cache_goes_on_from_where_it_was_cropped() -> None:
+    torch.manual_seed(1)
+    cache = in_place_cache()
+    keys = torch.randn(1, 2, FIRST_ROOM + 9, 4)
+    cache.update(keys, keys, layer_idx=0)
+    cache.crop(FIRST_ROOM + 2)  # speculative sampling refusing the last 7 proposals
+    assert cache.get_seq_length() == FIRST_ROOM + 2
+    new = torch.randn(1, 2, 3, 4)
+    got, _ = cache.update(new, new, layer_idx=0)
+    assert torch.equal(got, torch.cat([keys[:, :, : FIRST_ROOM + 2], new], dim=-2))
+    cache.crop(-3)
+    assert torch.equal(cache.layers[0].keys, keys[:, :, : FIRST_ROOM + 2])
+
+
 def test_a_piece_s_latents_are_the_same_as_with_transformers_cache(
     engine: Engine, reference: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

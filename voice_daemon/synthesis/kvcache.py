@@ -6,6 +6,7 @@ position 500 cost about a quarter more than one at position 50 (docs/benchmarks.
 second against piece length").  This cache keeps room ahead and writes the new token into it,
 doubling the room when it runs out, so a token costs the same wherever it is.  The keys and values
 handed to attention are views of the same numbers, so the generated latents are equal, bit for bit.
+Cropping (speculative sampling forgets the draft tokens it refused) only moves the end back.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class _InPlaceLayer(DynamicLayer):
         self._length = end
         self.keys, self.values = keys[:, :, :end], values[:, :, :end]
         return self.keys, self.values
+
+    def crop(self, max_length: int) -> None:
+        """Forget every position from ``max_length`` on (a negative one: that many from the end)."""
+        keep = max_length if max_length >= 0 else self._length + max_length
+        if self._room is not None and keep < self._length:
+            self._length = keep
+            self.keys, self.values = self._room[0][:, :, :keep], self._room[1][:, :, :keep]
 
     def _make_room(self, like: torch.Tensor, needed: int) -> tuple[torch.Tensor, torch.Tensor]:
         old = self._room

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
+from voice_daemon.synthesis.kvcache import in_place_cache
+
 if TYPE_CHECKING:
     from transformers import LogitsProcessorList
 
@@ -136,11 +138,9 @@ class _Decoder:
     its length is how many ids the model has read."""
 
     def __init__(self, transformer: Any, embed: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
-        from transformers import DynamicCache
-
         self._transformer = transformer
         self._embed = embed
-        self.cache = DynamicCache()
+        self.cache = in_place_cache()
 
     @property
     def read(self) -> int:
