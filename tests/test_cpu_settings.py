@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from tests.support.daemonproc import StartDaemon, daemon_command, drop, outcome, wait_filed
@@ -56,20 +57,21 @@ def test_the_thread_count_is_applied(tiny_model: Path) -> None:
         torch.set_num_threads(saved)
 
 
-def test_the_daemon_runs_the_int8_decoder_when_asked(start_daemon: StartDaemon, home: Path) -> None:
-    daemon = start_daemon(env={"VOICE_DAEMON_MODEL__QUANTIZE_INT8": "true"})
-    drop(home, "q.json", json.dumps({"id": "int8", "text": "The kettle has boiled.", "output": "file"}))
+@pytest.mark.parametrize(
+    ("variable", "value", "variant"),
+    [
+        ("VOICE_DAEMON_MODEL__QUANTIZE_INT8", "true", "int8 GPT"),
+        ("VOICE_DAEMON_MODEL__PRESET", "speculative", "fp32 GPT with an int8 draft"),
+    ],
+)
+def test_the_daemon_speaks_with_the_gpt_variant_asked_for(
+    start_daemon: StartDaemon, home: Path, variable: str, value: str, variant: str
+) -> None:
+    daemon = start_daemon(env={variable: value})
+    drop(home, "q.json", json.dumps({"id": "variant", "text": "The kettle has boiled.", "output": "file"}))
     assert wait_filed(home, "q.json") == "done"
-    assert outcome(home, "int8")["data"]["audio_seconds"] > 0
-    assert "(1 threads, int8 GPT)" in daemon.log()
-
-
-def test_the_daemon_speaks_with_the_speculative_preset(start_daemon: StartDaemon, home: Path) -> None:
-    daemon = start_daemon(env={"VOICE_DAEMON_MODEL__PRESET": "speculative"})
-    drop(home, "s.json", json.dumps({"id": "spec", "text": "The kettle has boiled.", "output": "file"}))
-    assert wait_filed(home, "s.json") == "done"
-    assert outcome(home, "spec")["data"]["audio_seconds"] > 0
-    assert "(1 threads, fp32 GPT with an int8 draft)" in daemon.log()
+    assert outcome(home, "variant")["data"]["audio_seconds"] > 0
+    assert f"(1 threads, {variant})" in daemon.log()
 
 
 def test_the_api_and_one_shot_commands_load_the_engine_as_the_daemon_does(
